@@ -25,14 +25,14 @@ class FontFileError(ValueError):
     """A font file that cannot be read, with the reason."""
 
 
-def _attr_float(element: ET.Element, name: str, default: float) -> float:
+def _attr_float(element: ET.Element, name: str, default: float, source: str) -> float:
     value = element.get(name)
     if value is None or value.strip() == "":
         return default
     try:
         return float(value)
     except ValueError as error:
-        raise FontFileError(f"attribute {name}={value!r} is not a number") from error
+        raise FontFileError(f"{source}: attribute {name}={value!r} is not a number") from error
 
 
 def _find(root: ET.Element, tag: str) -> ET.Element | None:
@@ -62,10 +62,10 @@ def read_svg_font(path: str | Path, *, tolerance_mm: float = 0.01, em_mm: float 
         raise FontFileError(f"{path.name}: no <font> element, so not an SVG font")
     face = _find(font_el, "font-face")
     face = face if face is not None else ET.Element("font-face")
-    units_per_em = _attr_float(face, "units-per-em", 1000.0)
+    units_per_em = _attr_float(face, "units-per-em", 1000.0, path.name)
     if units_per_em <= 0:
         raise FontFileError(f"{path.name}: units-per-em must be positive")
-    default_advance = _attr_float(font_el, "horiz-adv-x", units_per_em / 2)
+    default_advance = _attr_float(font_el, "horiz-adv-x", units_per_em / 2, path.name)
     tolerance_units = tolerance_mm / em_mm * units_per_em
     to_em = np.array([1.0 / units_per_em, -1.0 / units_per_em])
 
@@ -84,7 +84,7 @@ def read_svg_font(path: str | Path, *, tolerance_mm: float = 0.01, em_mm: float 
                     f"{path.name}: glyph {char!r} has unreadable path data ({error})"
                 ) from error
         strokes = tuple(s * to_em for s in pen.finish())
-        advance = _attr_float(element, "horiz-adv-x", default_advance) / units_per_em
+        advance = _attr_float(element, "horiz-adv-x", default_advance, path.name) / units_per_em
         glyphs.setdefault(char, []).append(
             Glyph(char=char, strokes=strokes, advance=advance, name=element.get("glyph-name", ""))
         )
@@ -92,10 +92,10 @@ def read_svg_font(path: str | Path, *, tolerance_mm: float = 0.01, em_mm: float 
         raise FontFileError(f"{path.name}: the font has no glyphs")
     frozen = {char: tuple(forms) for char, forms in glyphs.items()}
     declared = FontMetrics(
-        ascent=_attr_float(face, "ascent", 0.8 * units_per_em) / units_per_em,
-        descent=abs(_attr_float(face, "descent", -0.2 * units_per_em)) / units_per_em,
-        cap_height=_attr_float(face, "cap-height", 0.7 * units_per_em) / units_per_em,
-        x_height=_attr_float(face, "x-height", 0.5 * units_per_em) / units_per_em,
+        ascent=_attr_float(face, "ascent", 0.8 * units_per_em, path.name) / units_per_em,
+        descent=abs(_attr_float(face, "descent", -0.2 * units_per_em, path.name)) / units_per_em,
+        cap_height=_attr_float(face, "cap-height", 0.7 * units_per_em, path.name) / units_per_em,
+        x_height=_attr_float(face, "x-height", 0.5 * units_per_em, path.name) / units_per_em,
     )
     metadata = _find(root, "metadata")
     licence = _licence_line(metadata.text if metadata is not None else "")
