@@ -1,0 +1,139 @@
+"""The ``penpost`` command line: thin commands over the core (parse, call, answer)."""
+
+from __future__ import annotations
+
+import sys
+from importlib import resources
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from jobs.render import DEFAULT_PROFILE, render_job, resolve_profile, write_outputs
+from jobs.schema import JobError, load_job
+
+app = typer.Typer(help="penpost: handwritten apology cards, written by a pen plotter.",
+                  no_args_is_help=True, add_completion=False)
+console = Console()
+err = Console(stderr=True)
+
+EXIT_BAD_INPUT = 2
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@app.command()
+def render(job: Path = typer.Argument(..., help="job file (JSON)"),
+           out: Path = typer.Option(..., "--out", "-o", help="output directory"),
+           dpi: int = typer.Option(300, help="preview resolution, dots per inch"),
+           profile: str = typer.Option(DEFAULT_PROFILE, "--profile", "-p",
+                                       help="machine profile name or TOML file")) -> None:
+    """Render a job file to OUT/card.svg, card.png, card.gcode and job.json (with its seed)."""
+    try:
+        rendered = render_job(load_job(job), dpi=dpi, profile=profile)
+    except JobError as error:
+        _fail(f"{job}: {error}")
+        return
+    write_outputs(rendered.files, out)
+    console.print(f"{out}/card.svg: {rendered.summary()}", highlight=False)
+
+
+@app.command()
+def fonts() -> None:
+    """List the bundled handwriting fonts with their character coverage."""
+    from fonts.catalog import font_info
+
+    table = Table(title="bundled single-stroke fonts")
+    for column in ("name", "style", "joined", "glyphs", "covers the required set", "licence"):
+        table.add_column(column)
+    for row in font_info():
+        table.add_row(row["name"], row["style"], "yes" if row["joined"] else "no",
+                      str(row["glyphs"]), "yes" if row["complete"] else f"no: {row['missing']}",
+                      row["licence"])
+    console.print(table)
+
+
+@app.command()
+def formats() -> None:
+    """List the card formats (sizes in mm)."""
+    from cards.formats import card_formats
+
+    table = Table(title="card formats")
+    for column in ("name", "size (mm)", "writable area (mm)", "x-height range (mm)", "description"):
+        table.add_column(column)
+    for f in card_formats().values():
+        table.add_row(f.name, f"{f.width_mm:g} x {f.height_mm:g}",
+                      f"{f.area_width_mm:g} x {f.area_height_mm:g}",
+                      f"{f.min_x_height_mm:g}–{f.max_x_height_mm:g}", f.description)
+    console.print(table)
+
+
+@app.command()
+def gcode(drawing: Path = typer.Argument(..., help="single-line SVG (vpype, Inkscape, penpost)"),
+          profile: str = typer.Option(DEFAULT_PROFILE, "--profile", "-p",
+                                      help="machine profile name or TOML file"),
+          out: Path | None = typer.Option(None, "--out", "-o",
+                                           help="G-code file (default: beside the SVG)"),
+          optimise: bool = typer.Option(True, help="merge, simplify and order the strokes")) -> None:
+    """Convert a single-line SVG into G-code for a machine profile."""
+    from plotter.gcode import BedLimitError, read_program, write_gcode
+    from plotter.optimize import optimize
+    from plotter.planner import plan
+    from plotter.svgread import SvgError, read_svg
+
+    try:
+        machine = resolve_profile(profile)
+        picture = read_svg(drawing)
+        if optimise:
+            picture = optimize(picture)
+        text = write_gcode(picture, machine)
+    except (JobError, SvgError, BedLimitError, OSError) as error:
+        _fail(f"{drawing}: {error}")
+        return
+    target = out or drawing.with_suffix(".gcode")
+    write_outputs({target.name: text.encode("ascii")}, target.parent)
+    seconds = plan(read_program(text, machine), machine).total_s
+    console.print(f"{target}: {len(text.splitlines())} lines, {len(text)} bytes, "
+                  f"{picture.pen_lifts()} pen lifts, estimated plot time "
+                  f"{seconds // 60:.0f}:{seconds % 60:02.0f} on {machine.name}", highlight=False)
+
+
+def example_jobs() -> list[Path]:
+    """The bundled example job files, sorted by name."""
+    folder = resources.files("jobs") / "examples"
+    return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".json"))
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("out/demo"), "--out", "-o",
+                                  help="directory for the outputs")) -> None:
+    """Render every bundled example job and say where the files are."""
+    for job_file in example_jobs():
+        target = out / job_file.stem
+        try:
+            rendered = render_job(load_job(job_file))
+        except JobError as error:
+            _fail(f"{job_file.name}: {error}")
+            return
+        write_outputs(rendered.files, target)
+        console.print(f"[bold]{job_file.stem}[/]: {rendered.summary()}", highlight=False)
+        console.print(f"  {target}/card.svg  {target}/card.png  {target}/card.gcode",
+                      highlight=False)
+    console.print(f"\nAll outputs are in {out.resolve()}", highlight=False)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Rendering a job: the job spec becomes a card layout and its files (SVG, PNG preview).
+
+Everything is computed in memory first and written only when all of it succeeded, each
+file through a temporary name and an atomic rename, so a failed job leaves nothing
+half-made.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from cards.formats import UnknownCardFormatError, card_format
+from cards.layout import CardLayout, CardText, layout_card
+from cards.preview import render_png
+from fonts.catalog import UnknownFontError, load_font
+from fonts.variation import Variation
+from jobs.schema import MAX_SEED, JobError, JobSpec
+from plotter.drawing import Drawing
+from plotter.gcode import BedLimitError, read_program, write_gcode
+from plotter.optimize import optimize
+from plotter.planner import plan
+from plotter.profile import MachineProfile, UnknownProfileError, load_profile
+
+DEFAULT_PROFILE = "grbl-servo"
+
+
+@dataclass(frozen=True, eq=False)
+class RenderedCard:
+    """A rendered job: the spec with its seed recorded, the layout, and file contents."""
+
+    spec: JobSpec
+    layout: CardLayout
+    drawing: Drawing  # the optimised drawing: previewed and plotted alike
+    files: dict[str, bytes]
+    profile: str
+    plot_seconds: float
+
+    def summary(self) -> str:
+        """One line for a person: what was written and how."""
+        d = self.drawing
+        minutes, seconds = divmod(round(self.plot_seconds), 60)
+        return (
+            f"{self.layout.word_count} words in {self.layout.font} on {self.layout.card}, "
+            f"x-height {self.layout.x_height_mm:.2f} mm, {len(self.layout.lines)} lines, "
+            f"{d.pen_lifts()} pen lifts, ink {d.ink_length_mm() / 1000:.2f} m, "
+            f"pen-up travel {d.pen_up_travel_mm() / 1000:.2f} m, "
+            f"plot time {minutes}:{seconds:02d} on {self.profile}, seed {self.spec.seed}"
+        )
+
+
+def choose_seed() -> int:
+    """A fresh random seed, to be stored with the job."""
+    return secrets.randbelow(MAX_SEED)
+
+
+def card_text(spec: JobSpec) -> CardText:
+    """The texts of ``spec`` (merge fields filled in) as the layout takes them."""
+    texts = spec.texts()
+    return CardText(body=texts["body"], greeting=texts["greeting"], closing=texts["closing"],
+                    signature=texts["signature"], language=spec.language)
+
+
+def layout_job(spec: JobSpec) -> tuple[JobSpec, CardLayout]:
+    """Lay the job's card out; a missing seed is chosen and recorded in the returned spec.
+    Errors (unknown font or card, characters, length) are :class:`JobError`s naming them."""
+    if spec.seed is None:
+        spec = spec.model_copy(update={"seed": choose_seed()})
+    assert spec.seed is not None
+    try:
+        font = load_font(spec.font)
+        card = card_format(spec.card)
+    except (UnknownFontError, UnknownCardFormatError) as error:
+        raise JobError(str(error)) from None
+    try:
+        layout = layout_card(card_text(spec), font, card, seed=spec.seed,
+                             variation=Variation(strength=spec.variation),
+                             x_height_mm=spec.x_height_mm, font_name=spec.font)
+    except ValueError as error:  # unsupported characters, too long, nothing to write
+        raise JobError(str(error)) from None
+    return spec, layout
+
+
+def resolve_profile(profile: str | MachineProfile) -> MachineProfile:
+    """A machine profile by name (or as given); unknown names are a :class:`JobError`."""
+    if isinstance(profile, MachineProfile):
+        return profile
+    try:
+        return load_profile(profile)
+    except UnknownProfileError as error:
+        raise JobError(str(error)) from None
+
+
+def plotter_output(drawing: Drawing, profile: MachineProfile) -> tuple[Drawing, str, float]:
+    """The optimised drawing, its G-code and the estimated plot time in seconds.
+    A drawing off the profile's bed is a :class:`JobError` naming stroke and limit."""
+    optimised = optimize(drawing)
+    try:
+        gcode = write_gcode(optimised, profile)
+    except BedLimitError as error:
+        raise JobError(f"the card does not fit machine profile {profile.name!r}: {error}") from None
+    seconds = plan(read_program(gcode, profile), profile).total_s
+    return optimised, gcode, seconds
+
+
+def render_job(spec: JobSpec, *, dpi: int = 300,
+               profile: str | MachineProfile = DEFAULT_PROFILE) -> RenderedCard:
+    """Render ``spec`` into ``card.svg``, ``card.png``, ``card.gcode`` and ``job.json``
+    (the spec with its seed), all in memory. Preview and G-code draw the same optimised
+    drawing: what is approved is what is plotted."""
+    machine = resolve_profile(profile)
+    spec, layout = layout_job(spec)
+    drawing, gcode, seconds = plotter_output(layout.drawing, machine)
+    files = {
+        "card.svg": drawing.to_svg(title=f"penpost card, seed {spec.seed}").encode("utf-8"),
+        "card.png": render_png(drawing, dpi=dpi),
+        "card.gcode": gcode.encode("ascii"),
+        "job.json": (json.dumps(spec.model_dump(mode="json", exclude_none=True), indent=2,
+                                ensure_ascii=False) + "\n").encode("utf-8"),
+    }
+    return RenderedCard(spec=spec, layout=layout, drawing=drawing, files=files,
+                        profile=machine.name, plot_seconds=seconds)
+
+
+def write_outputs(files: dict[str, bytes], out_dir: str | Path) -> list[Path]:
+    """Write ``files`` into ``out_dir`` (created if needed), each atomically; returns paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, content in files.items():
+        target = out / name
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        written.append(target)
+    return written

@@ -1,0 +1,166 @@
+"""The job format: one card to write, as a JSON file for the CLI and the body the HTTP API
+takes. Validated with pydantic; every error names the field it is about.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from jinja2 import StrictUndefined, TemplateError, UndefinedError
+from jinja2.sandbox import SandboxedEnvironment
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+MAX_SEED = 2**63 - 1
+
+
+class JobError(ValueError):
+    """A job that cannot be written, with a message naming the field and the problem."""
+
+
+class Address(BaseModel):
+    """A postal address (formatted per country by the address module)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=120)
+    company: str | None = Field(default=None, max_length=120)
+    street_lines: list[str] = Field(min_length=1, max_length=3)
+    postcode: str = Field(default="", max_length=16)
+    city: str = Field(min_length=1, max_length=80)
+    region: str | None = Field(default=None, max_length=80)
+    country: str = Field(default="DE", pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
+
+
+class Coupon(BaseModel):
+    """A coupon insert: an amount of money or a percentage off."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    kind: Literal["amount", "percent"]
+    amount: Decimal = Field(gt=0, max_digits=9, decimal_places=2)
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    code: str | None = Field(default=None, max_length=32)
+    expires: date | None = None
+    redeem_url: str | None = Field(default=None, max_length=300)
+
+    @model_validator(mode="after")
+    def _percent_range(self) -> Coupon:
+        if self.kind == "percent" and self.amount > 100:
+            raise ValueError(f"a percent coupon cannot exceed 100, got {self.amount}")
+        return self
+
+
+class JobSpec(BaseModel):
+    """One card: what to write, in which hand, on which card stock."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    card: str = Field(default="a6-landscape", description="card format name")
+    font: str = Field(default="hershey-script", description="bundled handwriting font name")
+    language: Literal["de", "en", "de-at", "de-ch", "en-gb", "en-us"] = "de"
+    greeting: str = Field(default="", max_length=200)
+    message: str | None = Field(default=None, max_length=4000)
+    template: str | None = Field(default=None, max_length=4000)
+    fields: dict[str, str | int | float] = Field(default_factory=dict)
+    closing: str = Field(default="", max_length=200)
+    signature: str = Field(default="", max_length=200)
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED,
+                             description="variation seed; chosen and recorded when absent")
+    variation: float = Field(default=1.0, ge=0.0, le=3.0, description="0 = the font as drawn")
+    x_height_mm: float | None = Field(default=None, gt=0.5, le=10.0,
+                                      description="fixed handwriting size; auto-fit when absent")
+    recipient: Address | None = None
+    sender: Address | None = None
+    coupon: Coupon | None = None
+
+    @model_validator(mode="after")
+    def _message_or_template(self) -> JobSpec:
+        if (self.message is None) == (self.template is None):
+            raise ValueError("give exactly one of 'message' or 'template'")
+        if self.message is not None and not self.message.strip():
+            raise ValueError("'message' is empty")
+        if self.template is not None and not self.template.strip():
+            raise ValueError("'template' is empty")
+        if self.fields and self.template is None:
+            raise ValueError("'fields' are only used with a 'template'")
+        return self
+
+    @field_validator("fields")
+    @classmethod
+    def _field_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not name.isidentifier():
+                raise ValueError(f"merge field name {name!r} is not a valid identifier")
+        return value
+
+    def texts(self) -> dict[str, str]:
+        """Greeting, body, closing and signature with merge fields filled in."""
+        if self.template is None:
+            assert self.message is not None
+            return {"greeting": self.greeting, "body": self.message, "closing": self.closing,
+                    "signature": self.signature}
+        return {
+            "greeting": render_template(self.greeting, self.fields, "greeting"),
+            "body": render_template(self.template, self.fields, "template"),
+            "closing": render_template(self.closing, self.fields, "closing"),
+            "signature": render_template(self.signature, self.fields, "signature"),
+        }
+
+
+_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
+def render_template(source: str, fields: dict[str, Any], where: str) -> str:
+    """``source`` with ``{{ name }}`` merge fields filled from ``fields``, in Jinja2's
+    sandbox; a missing field or a broken template is a :class:`JobError` naming it."""
+    if "{" not in source:
+        return source
+    try:
+        return _ENV.from_string(source).render(**fields)
+    except UndefinedError as error:
+        missing = str(error.message or error).split("'")
+        name = missing[1] if len(missing) > 2 else str(error)
+        raise JobError(f"{where}: merge field {name!r} is not given in 'fields'") from error
+    except TemplateError as error:
+        raise JobError(f"{where}: the template cannot be read ({error})") from error
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per problem, each naming its field: ``recipient.city: Field required``."""
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "job"
+        message = item["msg"]
+        if message.startswith("Value error, "):
+            message = message[len("Value error, "):]
+        lines.append(f"{where}: {message}")
+    return "\n".join(lines)
+
+
+def parse_job(data: dict[str, Any] | str | bytes) -> JobSpec:
+    """A :class:`JobSpec` from a dict or JSON text; :class:`JobError` names each problem."""
+    try:
+        if isinstance(data, (str, bytes)):
+            return JobSpec.model_validate_json(data)
+        return JobSpec.model_validate(data)
+    except ValidationError as error:
+        raise JobError(describe_validation_error(error)) from None
+
+
+def load_job(path: str | Path) -> JobSpec:
+    """Read and validate a job file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise JobError(f"cannot read job file {path}: {error.strerror}") from None
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as error:
+        raise JobError(f"{path.name}: not valid JSON (line {error.lineno}, column {error.colno}: "
+                       f"{error.msg})") from None
+    return parse_job(text)
