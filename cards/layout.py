@@ -35,6 +35,7 @@ from plotter.drawing import Drawing
 SIZE_STEP_MM = 0.05  # auto-fit resolution of the x-height, mm
 RIGHT_RESERVE = 0.03  # share of the line width kept free for spacing jitter
 JOIN_EM = 0.3  # a joined script connects letters whose exit and entry are this close (em)
+REACH_EM = 0.8  # ... and further apart, up to this, where the connector crosses no ink (em)
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,9 @@ class CardLayout:
     strength: float
     glyph_count: int
     word_count: int
+    glyph_ink: tuple[tuple[str, np.ndarray], ...] = field(default_factory=tuple, repr=False)
+    """Each written glyph instance: its character and all its points in card mm (after
+    variation, before letters are joined) — for checks of what variation did."""
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -250,14 +254,16 @@ def layout_card(text: CardText, font: Font, card: CardFormat, *, seed: int,
     check_characters(text, font)
     xh_mm, lines = fit_text(text, font, card, x_height_mm)
     rng = np.random.default_rng(seed)
-    drawing, glyphs, words = _write(lines, font, card, xh_mm, rng, variation)
+    drawing, ink, words = _write(lines, font, card, xh_mm, rng, variation)
     return CardLayout(drawing=drawing, x_height_mm=xh_mm, lines=tuple(lines),
                       font=font_name or font.name, card=card.name, seed=seed,
-                      strength=variation.strength, glyph_count=glyphs, word_count=words)
+                      strength=variation.strength, glyph_count=len(ink), word_count=words,
+                      glyph_ink=ink)
 
 
 def _write(lines: list[Line], font: Font, card: CardFormat, xh_mm: float,
-           rng: np.random.Generator, variation: Variation) -> tuple[Drawing, int, int]:
+           rng: np.random.Generator, variation: Variation
+           ) -> tuple[Drawing, tuple[tuple[str, np.ndarray], ...], int]:
     m = font.metrics
     em_mm = xh_mm / m.x_height
     pitch_mm = _line_pitch_em(font) * em_mm
@@ -305,7 +311,7 @@ def _write(lines: list[Line], font: Font, card: CardFormat, xh_mm: float,
             k += 1
     n = len(templates)
     if n == 0:
-        return Drawing.empty(card.width_mm, card.height_mm), 0, 0
+        return Drawing.empty(card.width_mm, card.height_mm), (), 0
 
     # 2. vary every instance, redrawing any that comes too close to an earlier twin
     params: GlyphParams = sample_glyph_params(rng, n, variation, m.x_height)
@@ -338,41 +344,83 @@ def _write(lines: list[Line], font: Font, card: CardFormat, xh_mm: float,
     for i, t in enumerate(templates):
         base = starts[i]
         pieces.append([(kind, mm[base + a: base + b]) for kind, a, b in t.parts])
-    strokes = _assemble_joined(pieces, word_of, em_mm) if font.joined else [
+    strokes = _assemble_joined(pieces, word_of, em_mm, [g.char for g in forms]) if font.joined else [
         array for parts in pieces for _, array in parts]
-    return Drawing(tuple(strokes), card.width_mm, card.height_mm), n, word + 1
+    ink = tuple((g.char, mm[starts[i]: starts[i] + sizes[i]]) for i, g in enumerate(forms))
+    return Drawing(tuple(strokes), card.width_mm, card.height_mm), ink, word + 1
+
+
+def _segment_crosses(p: np.ndarray, q: np.ndarray, strokes: list[np.ndarray]) -> bool:
+    """Whether the segment ``p``-``q`` properly crosses any of ``strokes`` (mm)."""
+    d = q - p
+    for stroke in strokes:
+        if len(stroke) < 2:
+            continue
+        a, b = stroke[:-1], stroke[1:]
+        e = b - a
+        denom = d[0] * e[:, 1] - d[1] * e[:, 0]
+        ok = np.abs(denom) > 1e-12
+        if not ok.any():
+            continue
+        w = a - p
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = (w[:, 0] * e[:, 1] - w[:, 1] * e[:, 0]) / denom
+            u = (w[:, 0] * d[1] - w[:, 1] * d[0]) / denom
+        if np.any(ok & (t > 0) & (t < 1) & (u >= 0) & (u <= 1)):
+            return True
+    return False
+
+
+def _connects(end: np.ndarray, target: np.ndarray, em_mm: float, ink: list[np.ndarray],
+              reach_em: float = REACH_EM) -> bool:
+    """Whether a joined script goes on from ``end`` to ``target`` without lifting: when
+    they are close, or a little further apart where the connecting line, leaving its
+    ends aside, crosses no ink of ``ink``; never backwards."""
+    gap = target - end
+    dist = math.hypot(*gap)
+    if gap[0] < -0.05 * em_mm or dist > reach_em * em_mm:
+        return False
+    if dist <= JOIN_EM * em_mm:
+        return True
+    trim = 0.12 * gap  # the connector's ends lie on ink by design
+    return not _segment_crosses(end + trim, target - trim, ink)
 
 
 def _assemble_joined(pieces: list[list[tuple[str, np.ndarray]]], word_of: list[int],
-                     em_mm: float) -> list[np.ndarray]:
-    """One pen-down stroke per word where letters connect; a word's marks after it."""
+                     em_mm: float, chars: list[str]) -> list[np.ndarray]:
+    """One pen-down stroke per word where letters connect; a word's marks after it.
+    Only letters join: digits and punctuation stand alone, as a hand writes them."""
     strokes: list[np.ndarray] = []
-    join_mm = JOIN_EM * em_mm
-    back_mm = 0.05 * em_mm
     current: list[np.ndarray] = []
     marks: list[np.ndarray] = []
+    previous_ink: list[np.ndarray] = []
     for i, parts in enumerate(pieces):
         if i and word_of[i] != word_of[i - 1]:
             if current:
                 strokes.append(np.concatenate(current))
             strokes.extend(marks)
-            current, marks = [], []
+            current, marks, previous_ink = [], [], []
         lead = next((a for kind, a in parts if kind == "lead"), None)
         body = next((a for kind, a in parts if kind == "body"), None)
         marks.extend(a for kind, a in parts if kind == "mark")
         if body is None:
             continue
-        if current:
+        ink = [a for _, a in parts]
+        if current and chars[i].isalpha() and chars[i - 1].isalpha():
             end = current[-1][-1]
-            target = lead[0] if lead is not None else body[0]
-            gap = target - end
-            if math.hypot(*gap) <= join_mm and gap[0] >= -back_mm:
-                if lead is not None:
-                    current.append(lead)
-                current.append(body)
+            blocking = previous_ink + ink
+            if lead is not None and _connects(end, lead[0], em_mm, blocking):
+                current += [lead, body]
+                previous_ink = ink
                 continue
+            if _connects(end, body[0], em_mm, blocking):
+                current.append(body)
+                previous_ink = ink
+                continue
+        if current:
             strokes.append(np.concatenate(current))
         current = [body]
+        previous_ink = ink
     if current:
         strokes.append(np.concatenate(current))
     strokes.extend(marks)

@@ -25,6 +25,7 @@ from fonts.model import Font, Glyph
 TOUCH_EM = 0.03  # ends closer than this meet (em)
 BRIDGE_EM = 0.12  # a gap this short inside a glyph is drawn as a line (em)
 MARK_EM = 0.10  # strokes whose extent is below this are marks (dots) (em)
+EXIT_EM = 0.10  # a stroke ending this close to the exit point leads on to the next letter (em)
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,7 +160,7 @@ def plan_glyph(glyph: Glyph, entry: np.ndarray) -> CursiveGlyph:
     if np.hypot(*(chain[-1] - entry)) < np.hypot(*(chain[0] - entry)):
         chain = chain[::-1]
     exit_index = min(range(len(big)), key=lambda i: dist_to(big[i], exit_point)) if big else None
-    if exit_index is not None and dist_to(big[exit_index], exit_point) > TOUCH_EM * 2:
+    if exit_index is not None and dist_to(big[exit_index], exit_point) > EXIT_EM:
         exit_index = None
     exit_stroke = big.pop(exit_index) if exit_index is not None else None
     if exit_stroke is None and np.hypot(*(chain[0] - exit_point)) < np.hypot(*(chain[-1] - exit_point)) \
@@ -189,7 +190,15 @@ def plan_glyph(glyph: Glyph, entry: np.ndarray) -> CursiveGlyph:
             exit_stroke = None
             break
     if exit_stroke is not None:
-        big.append(exit_stroke)
+        oriented = exit_stroke if np.hypot(*(exit_stroke[-1] - exit_point)) <= np.hypot(
+            *(exit_stroke[0] - exit_point)) else exit_stroke[::-1]
+        if np.hypot(*(chain[0] - entry)) > TOUCH_EM * 2:
+            # the chain does not come from the previous letter (a capital's first stroke):
+            # written first on its own, so that the stroke to the exit leads on
+            marks.insert(0, chain)
+            chain = oriented
+        else:
+            big.append(exit_stroke)
     marks.extend(big)
     marks.sort(key=lambda s: (float(s[:, 0].mean()), float(s[:, 1].mean())))
 

@@ -15,8 +15,8 @@ from jobs.schema import JobError, load_job
 
 app = typer.Typer(help="penpost: handwritten apology cards, written by a pen plotter.",
                   no_args_is_help=True, add_completion=False)
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 EXIT_BAD_INPUT = 2
 
