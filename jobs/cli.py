@@ -48,13 +48,19 @@ def fonts() -> None:
     from fonts.catalog import font_info
 
     table = Table(title="bundled single-stroke fonts")
-    for column in ("name", "style", "joined", "glyphs", "covers the required set", "licence"):
+    for column in ("name", "style", "joined", "chars", "complete"):
         table.add_column(column)
-    for row in font_info():
-        table.add_row(row["name"], row["style"], "yes" if row["joined"] else "no",
-                      str(row["glyphs"]), "yes" if row["complete"] else f"no: {row['missing']}",
-                      row["licence"])
+    rows = font_info()
+    for row in rows:
+        table.add_row(row.name + (" *" if row.default else ""), row.style.split(" (")[0],
+                      "yes" if row.joined else "no", str(row.glyphs),
+                      "yes" if row.complete else "no")
     console.print(table)
+    console.print("* default font; complete = writes every character a German or Western "
+                  "European shop needs", highlight=False)
+    for row in rows:
+        console.print(f"{row.name}: {row.licence}; composed by penpost: {row.composed}",
+                      highlight=False)
 
 
 @app.command()

@@ -1,0 +1,107 @@
+"""The penpost CLI: render writes files that read back; bad input gets a clear error and
+leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from jobs.cli import app
+
+runner = CliRunner()
+
+
+def _job(tmp_path: Path, **fields) -> Path:
+    data = {"message": "Entschuldigung für die Verspätung!", "seed": 5, "font": "tech", **fields}
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def test_render_writes_svg_png_gcode_and_job(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["render", str(_job(tmp_path)), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in out.iterdir()} == {"card.svg", "card.png", "card.gcode", "job.json"}
+    assert "words in tech on a6-landscape" in result.output and "plot time" in result.output
+    assert (out / "card.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((out / "job.json").read_text())["seed"] == 5
+
+
+def test_render_records_a_chosen_seed(tmp_path: Path) -> None:
+    job = tmp_path / "noseed.json"
+    job.write_text(json.dumps({"message": "Danke!"}), encoding="utf-8")
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["render", str(job), "--out", str(out)]).exit_code == 0
+    assert isinstance(json.loads((out / "job.json").read_text())["seed"], int)
+
+
+def _fails(tmp_path: Path, job: Path, *needles: str, extra: list[str] | None = None) -> None:
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["render", str(job), "--out", str(out), *(extra or [])])
+    assert result.exit_code == 2
+    for needle in needles:
+        assert needle in result.output, result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()  # nothing half-made
+
+
+def test_unknown_font_lists_the_known_ones(tmp_path: Path) -> None:
+    _fails(tmp_path, _job(tmp_path, font="comic"), "unknown font 'comic'", "hershey-script")
+
+
+def test_unknown_card_lists_the_known_ones(tmp_path: Path) -> None:
+    _fails(tmp_path, _job(tmp_path, card="a4"), "unknown card format 'a4'", "a6-landscape")
+
+
+def test_emoji_is_named(tmp_path: Path) -> None:
+    _fails(tmp_path, _job(tmp_path, message="Sorry 🙈"), "U+1F648")
+
+
+def test_too_long_says_by_how_much(tmp_path: Path) -> None:
+    _fails(tmp_path, _job(tmp_path, message="Wir bitten vielmals um Entschuldigung. " * 60),
+           "too long", "lines")
+
+
+def test_bad_field_is_named(tmp_path: Path) -> None:
+    _fails(tmp_path, _job(tmp_path, variation=9), "variation")
+
+
+def test_unknown_profile(tmp_path: Path) -> None:
+    _fails(tmp_path, _job(tmp_path), "unknown machine profile", "grbl-servo",
+           extra=["--profile", "nope"])
+
+
+def test_not_json(tmp_path: Path) -> None:
+    job = tmp_path / "broken.json"
+    job.write_text("{nope", encoding="utf-8")
+    _fails(tmp_path, job, "not valid JSON", "line 1")
+
+
+def test_fonts_lists_coverage() -> None:
+    result = runner.invoke(app, ["fonts"])
+    assert result.exit_code == 0
+    for name in ("hershey-script", "allure", "tech", "felix"):
+        assert name in result.output
+
+
+def test_gcode_converts_an_svg(tmp_path: Path) -> None:
+    svg = tmp_path / "drawing.svg"
+    svg.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="100mm" height="50mm" '
+                   'viewBox="0 0 100 50"><path d="M10,10 L20,20 L30,10"/></svg>')
+    result = runner.invoke(app, ["gcode", str(svg), "--profile", "grbl-z"])
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "drawing.gcode").read_text()
+    assert "G21" in text and "Z" in text
+
+
+def test_demo_renders_every_example(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    rendered = sorted(p.name for p in tmp_path.iterdir())
+    assert len(rendered) >= 3
+    for name in rendered:
+        assert (tmp_path / name / "card.png").exists()
+    assert str(tmp_path.resolve()) in result.output
