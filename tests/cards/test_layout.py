@@ -151,3 +151,14 @@ def test_any_text_renders_or_fails_clearly(text: str, name: str) -> None:
         assert layout.drawing.point_count > 0
         for stroke in layout.drawing.strokes:
             assert np.isfinite(stroke).all()
+
+
+def test_alternates_are_all_used(font_named, a6) -> None:
+    font = font_named("tech")
+    o = font.glyph("o")
+    wide = o.transformed(np.array([[1.4, 0.0], [0.0, 1.0]]), advance=o.advance * 1.4)
+    two = font.with_glyphs({"o": (o, wide)})
+    layout = layout_card(CardText(body=" ".join(["o"] * 30)), two, a6, seed=4,
+                         variation=Variation(strength=0.0))
+    widths = {round(float(np.ptp(points[:, 0])), 1) for _, points in layout.glyph_ink}
+    assert len(widths) == 2  # both forms appear, chosen by the seed
