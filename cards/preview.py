@@ -15,7 +15,10 @@ INK_RGB = (26, 42, 108)  # a blue-black ink
 SUPERSAMPLE = 3  # drawn larger and scaled down: smooth, antialiased strokes
 
 
-def render_png(drawing: Drawing, *, dpi: int = 300, pen_width_mm: float = 0.4,
+PEN_WIDTH_MM = 0.3  # a 0.3 mm fineliner, the usual pen for card writing
+
+
+def render_png(drawing: Drawing, *, dpi: int = 300, pen_width_mm: float = PEN_WIDTH_MM,
                ink: tuple[int, int, int] = INK_RGB,
                stock: tuple[int, int, int] = STOCK_RGB) -> bytes:
     """PNG bytes of ``drawing`` at ``dpi`` (the card's full size; pen width in mm).

@@ -65,16 +65,6 @@ CATALOG: tuple[BundledFont, ...] = (
         licence="SIL Open Font License 1.1",
         licence_files=("OFL-EMSTech.txt",),
     ),
-    BundledFont(
-        # Felipa connects some letters, but the single-line letters have no entry or exit
-        # strokes to join at: written unjoined, as separate letters
-        name="felix",
-        file="EMSFelix.svg",
-        style="calligraphic, partly joined, written as separate letters (EMS Felix, from Felipa)",
-        joined=False,
-        licence="SIL Open Font License 1.1",
-        licence_files=("OFL-EMSFelix.txt",),
-    ),
 )
 _BY_NAME = {entry.name: entry for entry in CATALOG}
 
@@ -95,7 +85,7 @@ def font_names() -> list[str]:
     """Names of the bundled fonts, in catalog order.
 
     >>> font_names()
-    ['hershey-script', 'allure', 'tech', 'felix']
+    ['hershey-script', 'allure', 'tech']
     """
     return [entry.name for entry in CATALOG]
 

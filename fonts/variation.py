@@ -14,13 +14,15 @@ always give the same card:
   close to an earlier one is drawn again.
 
 ``strength`` scales every amplitude: 0 is the font exactly as drawn, 1 the default.
-Amplitudes are in x-heights (so they scale with the writing), angles in degrees.
+Amplitudes are in x-heights (so they scale with the writing), angles in degrees. The
+defaults were tuned against Tesseract's reading of the example cards: a warp or slant much
+larger than these costs legibility faster than it adds life.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -32,21 +34,21 @@ class Variation:
     """How much handwriting varies; each figure is a standard deviation at strength 1."""
 
     strength: float = 1.0
-    rotation_deg: float = 1.3  # glyph rotation about its centre, degrees
-    slant_deg: float = 2.5  # extra slant (shear), degrees
-    scale: float = 0.035  # relative size
+    rotation_deg: float = 1.1  # glyph rotation about its centre, degrees
+    slant_deg: float = 0.75  # extra slant (shear), degrees
+    scale: float = 0.03  # relative size
     aspect: float = 0.02  # relative width against height
-    baseline_xh: float = 0.04  # glyph baseline offset, x-heights
-    warp_xh: float = 0.05  # amplitude of the smooth warp, x-heights
+    baseline_xh: float = 0.02  # glyph baseline offset, x-heights
+    warp_xh: float = 0.04  # amplitude of the smooth warp, x-heights
     warp_wavelength_xh: float = 1.8  # wavelength of the warp, x-heights
-    mark_xh: float = 0.08  # offset of dots, accents and crossings, x-heights
-    letter_spacing: float = 0.05  # relative jitter of a letter's advance
-    word_spacing: float = 0.15  # relative jitter of a word gap
-    line_tilt_deg: float = 0.35  # tilt of a line's baseline, degrees
-    line_wave_xh: float = 0.12  # amplitude of a slow baseline wave, x-heights
+    mark_xh: float = 0.032  # offset of dots, accents and crossings, x-heights
+    letter_spacing: float = 0.025  # relative jitter of a letter's advance
+    word_spacing: float = 0.075  # relative jitter of a word gap
+    line_tilt_deg: float = 0.1  # tilt of a line's baseline, degrees
+    line_wave_xh: float = 0.036  # amplitude of a slow baseline wave, x-heights
     line_wave_mm: float = 90.0  # wavelength of that wave, mm
-    margin_mm: float = 0.6  # wander of the left margin between lines, mm
-    line_pitch: float = 0.03  # relative jitter of the distance between lines
+    margin_mm: float = 0.3  # wander of the left margin between lines, mm
+    line_pitch: float = 0.015  # relative jitter of the distance between lines
     min_difference_mm: float = 0.065  # closest two instances of a glyph may come (RMS, mm)
 
     def __post_init__(self) -> None:
@@ -151,7 +153,7 @@ def unique_instances(rng: np.random.Generator, params: GlyphParams, varied: np.n
                      groups: list[np.ndarray], starts: np.ndarray, sizes: np.ndarray,
                      redeform: Callable[[GlyphParams, np.ndarray], np.ndarray],
                      variation: Variation, x_height_em: float, em_mm: float,
-                     attempts: int = 12) -> tuple[GlyphParams, np.ndarray]:
+                     attempts: int = 30) -> tuple[GlyphParams, np.ndarray]:
     """Redraw instances that come within ``variation.min_difference_mm`` (RMS, positions
     aligned by their centroids) of an earlier instance of the same glyph form.
 
@@ -169,12 +171,14 @@ def unique_instances(rng: np.random.Generator, params: GlyphParams, varied: np.n
         if len(group) < 2 or m == 0:
             continue
         rows = starts[group][:, None] + np.arange(m)
-        for _ in range(attempts):
+        for attempt in range(attempts):
             close = _too_close(varied[rows], limit_em)
             if not close.any():
                 break
             redo = group[close]
-            params = params.replace(redo, sample_glyph_params(rng, len(redo), variation, x_height_em))
+            # each round draws a little wider, so a crowded glyph always finds room
+            wider = replace(variation, strength=min(3.0, variation.strength * (1 + 0.15 * attempt)))
+            params = params.replace(redo, sample_glyph_params(rng, len(redo), wider, x_height_em))
             varied[rows[close].ravel()] = redeform(params, redo)
     return params, varied
 

@@ -19,7 +19,7 @@ from fonts.catalog import (
 
 
 def test_font_names():
-    assert font_names() == ["hershey-script", "allure", "tech", "felix"]
+    assert font_names() == ["hershey-script", "allure", "tech"]
     assert all(re.fullmatch(r"[a-z][a-z-]*", name) for name in font_names())
 
 

@@ -83,7 +83,7 @@ def test_not_json(tmp_path: Path) -> None:
 def test_fonts_lists_coverage() -> None:
     result = runner.invoke(app, ["fonts"])
     assert result.exit_code == 0
-    for name in ("hershey-script", "allure", "tech", "felix"):
+    for name in ("hershey-script", "allure", "tech"):
         assert name in result.output
 
 

@@ -1,0 +1,121 @@
+"""Benchmark for the "plotter output" issue: our optimiser and G-code writer against vpype
+fed the same raw layout drawing (``linemerge linesort --two-opt gwrite``).
+
+Both G-code files are measured the same way, from the G-code itself: pen-up travel
+between the first pen-down and the last pen-up (the legs from the origin and back to it
+depend on where each puts the card, not on the optimisation), pen lifts, bytes, and the
+plot time our GRBL planner model (:func:`plotter.planner.plan`) estimates for both.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from jobs.render import layout_job
+from plotter.gcode import GcodeError, read_program, write_gcode
+from plotter.optimize import optimize
+from plotter.planner import plan
+from plotter.profile import MachineProfile, load_profile
+from plotter.program import Move, Pen
+from tests.bench import vpype_ref
+from tests.bench.ocr import example_specs
+
+PROFILE = "grbl-servo"
+
+
+@dataclass(frozen=True)
+class GcodeStats:
+    """What a G-code file costs on the machine."""
+
+    bytes: int
+    pen_lifts: int  # pen-down → pen-up changes
+    pen_up_travel_mm: float  # XY travel with the pen up between first down and last up
+    ink_mm: float  # XY travel with the pen down
+    seconds: float | None  # our planner's estimate; None when the G-code cannot be read
+    error: str = ""  # why it could not be read
+
+
+def gcode_stats(text: str, profile: MachineProfile) -> GcodeStats:
+    """Measure ``text`` by reading it with :func:`plotter.gcode.read_program`."""
+    try:
+        program = read_program(text, profile)
+    except GcodeError as error:
+        return GcodeStats(len(text.encode()), 0, math.nan, math.nan, None, str(error))
+    down = False
+    lifts = 0
+    ink = 0.0
+    legs: list[float] = []  # pen-up XY move lengths, in order
+    lift_at: list[int] = []  # index into legs at each lift
+    x = y = 0.0
+    for command in program:
+        if isinstance(command, Pen):
+            if down and not command.down:
+                lifts += 1
+                lift_at.append(len(legs))
+            down = command.down
+        elif isinstance(command, Move):
+            step = math.hypot(command.x - x, command.y - y)
+            if down:
+                ink += step
+            else:
+                legs.append(step)
+            x, y = command.x, command.y
+    # pen-up travel between strokes: the legs after the first lift and before the last
+    between = sum(legs[lift_at[0]:lift_at[-1]]) if lift_at else 0.0
+    seconds = plan(program, profile).total_s
+    return GcodeStats(len(text.encode()), lifts, between, ink, seconds)
+
+
+@dataclass(frozen=True)
+class PlotterRow:
+    """One example card through our pipeline and through vpype's."""
+
+    job: str
+    font: str
+    ours: GcodeStats
+    lower_bound_s: float  # ink / draw feed + lifts × (lift dwell + lower dwell)
+    vpype: GcodeStats | None
+
+    def ratio(self, field: str) -> float | None:
+        """Ours over vpype's for a :class:`GcodeStats` field."""
+        if self.vpype is None:
+            return None
+        theirs = getattr(self.vpype, field)
+        mine = getattr(self.ours, field)
+        if theirs is None or mine is None or not theirs:
+            return None
+        return mine / theirs
+
+    @property
+    def over_lower_bound(self) -> float | None:
+        """Our estimated time over the lower bound."""
+        return self.ours.seconds / self.lower_bound_s if self.ours.seconds else None
+
+
+def lower_bound_s(ink_mm: float, lifts: int, profile: MachineProfile) -> float:
+    """No plot is faster: all ink at the draw feed, every lift and lower waiting its dwell."""
+    pen = profile.pen
+    return ink_mm / (profile.draw_feed_mm_min / 60.0) + lifts * (pen.lift_dwell_s
+                                                                  + pen.lower_dwell_s)
+
+
+def measure_card(stem: str, spec, profile: MachineProfile, *, with_vpype: bool) -> PlotterRow:
+    """Our G-code and vpype's for one example card's raw layout drawing."""
+    _, layout = layout_job(spec)
+    raw = layout.drawing
+    optimised = optimize(raw)
+    ours = gcode_stats(write_gcode(optimised, profile), profile)
+    bound = lower_bound_s(optimised.ink_length_mm(), optimised.pen_lifts(), profile)
+    theirs = None
+    if with_vpype:
+        theirs = gcode_stats(vpype_ref.gcode_of_svg(raw.to_svg()), profile)
+    return PlotterRow(stem, layout.font, ours, bound, theirs)
+
+
+def measure_plotter_output(profile_name: str = PROFILE) -> list[PlotterRow]:
+    """A row per bundled example job."""
+    profile = load_profile(profile_name)
+    with_vpype = vpype_ref.available()
+    return [measure_card(stem, spec, profile, with_vpype=with_vpype)
+            for stem, spec in example_specs()]
