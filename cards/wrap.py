@@ -127,8 +127,8 @@ def wrap_paragraph(words: Sequence[str], width: float, measure: Measure, space: 
 def wrap_blocks(blocks: Sequence[tuple[str, str]], width: float, measure: Measure, space: float,
                 language: str, *, block_gap: float = 0.6, paragraph_gap: float = 0.45) -> list[Line]:
     """Wrap the card's blocks (``(kind, text)`` pairs: greeting, body, closing, signature)
-    into lines. Blank lines separate paragraphs; a single newline is a forced line break;
-    an empty hard line keeps its place as an empty line."""
+    into lines. Blank lines separate paragraphs (several count as one); a single newline
+    is a forced line break."""
     out: list[Line] = []
     for kind, text in blocks:
         if not text.strip():
