@@ -108,6 +108,31 @@ def gcode(drawing: Path = typer.Argument(..., help="single-line SVG (vpype, Inks
                   f"{seconds // 60:.0f}:{seconds % 60:02.0f} on {machine.name}", highlight=False)
 
 
+@app.command()
+def plot(target: Path = typer.Argument(..., help="G-code file or job output directory"),
+         port: str | None = typer.Option(None, "--port", help="serial port or pyserial URL"),
+         profile: str = typer.Option(DEFAULT_PROFILE, "--profile", "-p",
+                                     help="machine profile name or TOML file"),
+         simulate: bool = typer.Option(False, "--simulate", help="plot on a simulated GRBL"),
+         time_scale: float = typer.Option(
+             1.0, help="simulator: wall seconds per simulated second (0 = fastest)")) -> None:
+    """Stream a card's G-code to a GRBL plotter (exit 0 plotted, 3 interrupted)."""
+    from jobs.plotcli import plot_command
+
+    raise typer.Exit(plot_command(target, port, profile, simulate, time_scale=time_scale))
+
+
+@app.command()
+def simulate(profile: str = typer.Option(DEFAULT_PROFILE, "--profile", "-p",
+                                         help="machine profile name or TOML file"),
+             time_scale: float = typer.Option(
+                 1.0, help="wall seconds per simulated second (0 = fastest)")) -> None:
+    """Serve a simulated GRBL controller on a pseudo-terminal; prints its device path."""
+    from jobs.plotcli import simulate_command
+
+    raise typer.Exit(simulate_command(profile, time_scale=time_scale))
+
+
 def example_jobs() -> list[Path]:
     """The bundled example job files, sorted by name."""
     folder = resources.files("jobs") / "examples"

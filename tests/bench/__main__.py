@@ -151,6 +151,9 @@ def main() -> None:
     rows = measure_plotter_output()
     console.print(plotter_table(rows))
     console.print(plotter_targets(rows))
+    from tests.bench.stream import main as streaming_main
+
+    streaming_main()  # streaming in the simulated GRBL: simulated time against the estimate
     console.print(f"[dim]benchmarks took {time.perf_counter() - start:.0f} s[/]")
 
 

@@ -1,0 +1,677 @@
+"""Streaming G-code to a GRBL 1.1 controller: the one class that owns the serial port.
+
+:class:`GrblStreamer` opens any pyserial URL (``/dev/ttyUSB0``, a pty path from
+:class:`plotter.simulator.SimulatedGrbl`, ``socket://host:port``), wakes and soft-resets
+the controller, reads ``$I`` and ``$$``, and streams a card with GRBL's
+*character-counting* flow control (``doc/script/stream.py``): the host keeps the lengths
+of the lines it has sent and not yet seen answered, and sends the next line only while
+their sum stays within the controller's 128-byte receive buffer. Unlike send-and-wait
+(one line, wait for ``ok``), this keeps the receive buffer and so the 15-block planner
+full: with segments of 0.35 mm at 50 mm/s a card needs some 144 lines a second.
+
+Events (:class:`StreamEvent`) go to one callback, so a CLI, a station and a web page can
+watch the same stream. A card that did not finish is reported ``interrupted`` with the
+reason, the line and GRBL's meaning of the code, never ``finished``; after any interrupt
+the streamer stops the machine (feed hold, soft reset, ``$X``) and lifts the pen where the
+controller still answers. Times are seconds, positions machine mm.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import serial
+
+from plotter.gcode import GcodeError, read_program
+from plotter.grbl_codes import alarm_meaning, error_meaning
+from plotter.planner import Plan, plan
+from plotter.profile import MachineProfile
+
+RX_BUFFER_BYTES = 128  # GRBL's serial receive buffer (RX_BUFFER_SIZE), bytes
+LINE_MAX_CHARS = 79  # GRBL's line buffer: 80 bytes with the terminating zero
+RESET = b"\x18"
+_BANNER = re.compile(r"^Grbl (\S+) \['\$' for help\]")
+_SETTING = re.compile(r"^\$(\d+)=([-+]?[\d.]+)")
+
+EventKind = Literal["connected", "warning", "message", "ack", "status", "paused", "resumed",
+                    "finished", "interrupted"]
+
+
+class GrblError(Exception):
+    """The controller could not be reached or did not answer as GRBL does."""
+
+
+@dataclass(frozen=True)
+class Status:
+    """One GRBL 1.1 status report (``<Run|MPos:1.000,2.000,0.000|Bf:15,128|FS:500,0>``).
+
+    ``state`` is the name (``Idle``, ``Run``, ``Hold``, ``Alarm``, ``Door``, ``Check``…),
+    ``sub_state`` the number after a colon (``Hold:0`` → 0). Positions are mm: ``mpos``
+    machine, ``wpos`` work (one of them is reported, the other derived when ``WCO`` is
+    known), ``wco`` the work offset. ``planner_free`` blocks and ``rx_free`` bytes are
+    what the buffers have free; ``feed_mm_min`` the current speed, ``spindle`` the S
+    value; ``pins`` the ``Pn:`` letters; ``line`` the ``Ln:`` line number.
+    """
+
+    state: str
+    sub_state: int | None = None
+    mpos: tuple[float, float, float] | None = None
+    wpos: tuple[float, float, float] | None = None
+    wco: tuple[float, float, float] | None = None
+    planner_free: int | None = None
+    rx_free: int | None = None
+    feed_mm_min: float | None = None
+    spindle: float | None = None
+    pins: str = ""
+    line: int | None = None
+    raw: str = ""
+
+
+def _xyz(text: str) -> tuple[float, float, float]:
+    parts = [float(p) for p in text.split(",")]
+    parts += [0.0] * (3 - len(parts))
+    return parts[0], parts[1], parts[2]
+
+
+def parse_status(report: str, wco: tuple[float, float, float] | None = None) -> Status:
+    """Parse a status report; ``wco`` is the last known work offset (reports carry it
+    only every 10 to 30 reports).
+
+    >>> s = parse_status("<Hold:0|MPos:1.000,2.500,0.000|Bf:14,100|FS:0,1000>")
+    >>> s.state, s.sub_state, s.mpos, s.planner_free, s.rx_free, s.spindle
+    ('Hold', 0, (1.0, 2.5, 0.0), 14, 100, 1000.0)
+    """
+    text = report.strip()
+    if not (text.startswith("<") and text.endswith(">")):
+        raise ValueError(f"not a status report: {report!r}")
+    fields_ = text[1:-1].split("|")
+    name, _, sub = fields_[0].partition(":")
+    values: dict[str, object] = {"state": name, "raw": text,
+                                 "sub_state": int(sub) if sub.isdigit() else None}
+    for item in fields_[1:]:
+        key, _, value = item.partition(":")
+        if key == "MPos":
+            values["mpos"] = _xyz(value)
+        elif key == "WPos":
+            values["wpos"] = _xyz(value)
+        elif key == "WCO":
+            values["wco"] = wco = _xyz(value)
+        elif key == "Bf":
+            blocks, _, rx = value.partition(",")
+            values["planner_free"], values["rx_free"] = int(blocks), int(rx)
+        elif key in ("FS", "F"):
+            feed, _, spindle = value.partition(",")
+            values["feed_mm_min"] = float(feed)
+            if spindle:
+                values["spindle"] = float(spindle)
+        elif key == "Pn":
+            values["pins"] = value
+        elif key == "Ln":
+            values["line"] = int(value)
+    if wco is not None:
+        values.setdefault("wco", wco)
+        if "mpos" in values and "wpos" not in values:
+            m = values["mpos"]
+            values["wpos"] = (m[0] - wco[0], m[1] - wco[1], m[2] - wco[2])  # type: ignore[index]
+        elif "wpos" in values and "mpos" not in values:
+            w = values["wpos"]
+            values["mpos"] = (w[0] + wco[0], w[1] + wco[1], w[2] + wco[2])  # type: ignore[index]
+    return Status(**values)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """Something that happened on the stream.
+
+    ``kind``: connected, warning, message (``[MSG:…]``), ack (a line answered ``ok``),
+    status, paused, resumed, finished, interrupted. ``line`` is the G-code file line
+    (1-based) concerned, ``gcode`` its text; ``acked``/``total`` count the lines sent;
+    ``seconds_left`` is the planner's estimate of the plot time still to run;
+    ``status`` the last status report; ``reason`` says why a card was interrupted.
+    """
+
+    kind: EventKind
+    line: int | None = None
+    gcode: str | None = None
+    acked: int = 0
+    total: int = 0
+    seconds_left: float | None = None
+    status: Status | None = None
+    reason: str | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class StreamResult:
+    """How a card ended: ``finished`` (plotted) or not (interrupted, with ``reason``,
+    ``line``/``gcode`` of the line concerned). ``pen_up``: whether the streamer saw the
+    controller accept the pen-up command afterwards (always True when finished)."""
+
+    finished: bool
+    acked: int
+    total: int
+    elapsed_s: float
+    reason: str | None = None
+    line: int | None = None
+    gcode: str | None = None
+    pen_up: bool = True
+
+    @property
+    def outcome(self) -> str:
+        """``plotted`` or ``interrupted``."""
+        return "plotted" if self.finished else "interrupted"
+
+
+@dataclass(frozen=True)
+class ControllerInfo:
+    """What :meth:`GrblStreamer.connect` learned: version, build info, ``$`` settings,
+    and warnings about settings that differ from the profile."""
+
+    version: str
+    build: list[str] = field(default_factory=list)
+    settings: dict[int, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    alarm: bool = False
+
+
+class _Interrupt(Exception):
+    def __init__(self, reason: str, index: int | None = None, lift: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.index = index
+        self.lift = lift
+
+
+def program_lines(text: str) -> list[tuple[int, str]]:
+    """The lines worth sending, with their 1-based file line numbers: comments and blank
+    lines dropped (GRBL ignores them and every byte costs buffer space).
+
+    >>> program_lines("; hi\\nG0X1 (go)\\n\\nM5\\n")
+    [(2, 'G0X1'), (4, 'M5')]
+    """
+    out = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        code = re.sub(r"\([^)]*\)", "", line.split(";", 1)[0]).strip()
+        if code and code != "%":
+            out.append((number, code))
+    return out
+
+
+class GrblStreamer:
+    """Owns the serial port to one GRBL 1.1 controller and streams G-code to it.
+
+    ``port`` is any pyserial URL. ``on_event`` receives :class:`StreamEvent` s (from the
+    thread that runs :meth:`stream`). ``reply_timeout_s``: how long a line may stay
+    unanswered while the controller reports nothing running (or reports nothing at all).
+    ``status_interval_s``: how often ``?`` is polled while streaming.
+
+    Typical use::
+
+        with GrblStreamer(port, profile, on_event=print) as grbl:
+            grbl.connect()
+            result = grbl.stream(gcode_text)
+
+    :meth:`pause`, :meth:`resume` and :meth:`abort` may be called from other threads.
+    """
+
+    def __init__(self, port: str, profile: MachineProfile, *,
+                 on_event: Callable[[StreamEvent], None] | None = None,
+                 baud: int | None = None, reply_timeout_s: float = 10.0,
+                 connect_timeout_s: float = 5.0, status_interval_s: float = 0.2,
+                 rx_buffer_bytes: int | None = None) -> None:
+        if profile.firmware != "grbl":
+            raise ValueError(f"profile {profile.name} is for {profile.firmware}: the streamer "
+                             "speaks GRBL only")
+        self.port = port
+        self.profile = profile
+        self.on_event = on_event
+        self.baud = baud or profile.baud
+        self.reply_timeout_s = reply_timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.status_interval_s = status_interval_s
+        # the receive buffer holds one byte less than its size (a ring buffer's empty slot)
+        self.rx_limit = (rx_buffer_bytes or profile.rx_buffer_bytes) - 1
+        self._serial: serial.SerialBase | None = None
+        self._reader: threading.Thread | None = None
+        self._inbox: queue.Queue[tuple[str, str]] = queue.Queue()
+        self._write_lock = threading.Lock()
+        self._closing = threading.Event()
+        self._abort = threading.Event()
+        self._paused = False
+        self._wco: tuple[float, float, float] | None = None
+        self.status: Status | None = None
+        self.info: ControllerInfo | None = None
+        self.max_unacked_bytes = 0  # most bytes ever sent and unanswered (≤ rx_limit)
+
+    # --- port -------------------------------------------------------------------------
+
+    def __enter__(self) -> GrblStreamer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        """Open the port and start the reader thread."""
+        if self._serial is not None:
+            return
+        try:
+            self._serial = serial.serial_for_url(self.port, baudrate=self.baud, timeout=0.05)
+        except (serial.SerialException, OSError, ValueError) as error:
+            raise GrblError(f"cannot open {self.port}: {error}") from error
+        self._closing.clear()
+        self._reader = threading.Thread(target=self._read_loop, name="grbl-reader", daemon=True)
+        self._reader.start()
+
+    def close(self) -> None:
+        """Stop the reader and close the port."""
+        self._closing.set()
+        if self._reader is not None:
+            self._reader.join(timeout=2)
+            self._reader = None
+        if self._serial is not None:
+            try:
+                self._serial.close()
+            except (serial.SerialException, OSError):
+                pass
+            self._serial = None
+
+    def _read_loop(self) -> None:
+        buffer = bytearray()
+        port = self._serial
+        assert port is not None
+        while not self._closing.is_set():
+            try:
+                data = port.read(max(1, port.in_waiting))
+            except (serial.SerialException, OSError, TypeError, AttributeError) as error:
+                if not self._closing.is_set():
+                    self._inbox.put(("disconnected", str(error)))
+                return
+            if not data:
+                continue
+            buffer += data
+            while True:
+                end = buffer.find(b"\n")
+                if end < 0:
+                    break
+                line = buffer[:end].decode("ascii", "replace").strip()
+                del buffer[:end + 1]
+                if line:
+                    self._inbox.put(("line", line))
+
+    def _write(self, data: bytes) -> None:
+        if self._serial is None:
+            raise _Interrupt("the port is closed", lift=False)
+        try:
+            with self._write_lock:
+                self._serial.write(data)
+        except (serial.SerialException, OSError) as error:
+            raise _Interrupt(f"controller disconnected: {error}", lift=False) from error
+
+    def _emit(self, event: StreamEvent) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def _next(self, timeout: float) -> tuple[str, str] | None:
+        try:
+            return self._inbox.get(timeout=max(timeout, 0.0))
+        except queue.Empty:
+            return None
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self._inbox.get_nowait()
+            except queue.Empty:
+                return
+
+    def _note_status(self, line: str) -> Status | None:
+        try:
+            status = parse_status(line, self._wco)
+        except ValueError:
+            return None
+        self._wco = status.wco
+        self.status = status
+        return status
+
+    # --- connect ----------------------------------------------------------------------
+
+    def _wait_banner(self, timeout: float) -> tuple[str, bool]:
+        """Wait for ``Grbl 1.1x ['$' for help]``; returns the version and whether the
+        controller came up locked in an alarm."""
+        deadline = time.monotonic() + timeout
+        version = None
+        alarm = False
+        while time.monotonic() < deadline:
+            item = self._next(min(deadline - time.monotonic(), 0.1) if version is None else 0.1)
+            if item is None:
+                if version is not None:
+                    return version, alarm
+                continue
+            kind, line = item
+            if kind == "disconnected":
+                raise GrblError(f"{self.port}: controller disconnected: {line}")
+            match = _BANNER.match(line)
+            if match:
+                version = match.group(1)
+            elif version is not None and ("'$X' to unlock" in line or line.startswith("ALARM")):
+                alarm = True
+        if version is None:
+            raise GrblError(f"{self.port}: no GRBL banner within {timeout:g} s "
+                            "(wrong port or baud rate, or not GRBL?)")
+        return version, alarm
+
+    def _command(self, text: str, timeout: float | None = None) -> list[str]:
+        """Send one ``$`` or G-code line alone and wait for its ``ok``; returns the lines
+        that came before it. ``$`` settings write EEPROM, during which GRBL stops reading
+        the serial port: they are always sent one at a time like this."""
+        self._write(text.encode("ascii") + b"\n")
+        deadline = time.monotonic() + (timeout or self.reply_timeout_s)
+        lines: list[str] = []
+        while time.monotonic() < deadline:
+            item = self._next(deadline - time.monotonic())
+            if item is None:
+                break
+            kind, line = item
+            if kind == "disconnected":
+                raise _Interrupt(f"controller disconnected: {line}", lift=False)
+            if line == "ok":
+                return lines
+            if line.startswith("error:"):
+                code = int(line[6:]) if line[6:].isdigit() else 0
+                raise GrblError(f"{text!r}: error:{code} ({error_meaning(code)})")
+            if line.startswith("<"):
+                self._note_status(line)
+                continue
+            lines.append(line)
+        raise GrblError(f"no reply to {text!r} within {timeout or self.reply_timeout_s:g} s")
+
+    def connect(self, *, unlock: bool = True) -> ControllerInfo:
+        """Open the port, wake and soft-reset the controller, wait for its banner, read
+        ``$I`` and ``$$``, and compare the motion settings with the profile.
+
+        ``unlock``: send ``$X`` when the controller comes up locked (a plotter has no
+        homing switches; the operator places the pen at the origin).
+        """
+        self.open()
+        # a fresh serial connection may have reset an Arduino: its boot banner comes
+        # within ~2 s; "\r\n\r\n" wakes it (stream.py), the soft reset gives a known state
+        try:
+            self._write(b"\r\n\r\n")
+            time.sleep(0.01)
+            self._drain()
+            self._write(RESET)
+            try:
+                version, alarm = self._wait_banner(self.connect_timeout_s)
+            except GrblError:
+                self._write(RESET)  # the boot loader may have eaten the first reset
+                version, alarm = self._wait_banner(self.connect_timeout_s)
+            build = self._command("$I")
+            settings: dict[int, float] = {}
+            for line in self._command("$$"):
+                match = _SETTING.match(line)
+                if match:
+                    settings[int(match.group(1))] = float(match.group(2))
+            if alarm and unlock:
+                self._command("$X")
+        except _Interrupt as error:
+            raise GrblError(f"{self.port}: {error.reason}") from error
+        warnings = self._compare_settings(settings)
+        self.info = ControllerInfo(version, build, settings, warnings, alarm and not unlock)
+        self._emit(StreamEvent("connected", text=f"Grbl {version} on {self.port}"))
+        for warning in warnings:
+            self._emit(StreamEvent("warning", text=warning))
+        return self.info
+
+    def _compare_settings(self, settings: dict[int, float]) -> list[str]:
+        """Warnings where ``$110-$122`` (and ``$11``, ``$32``) differ from the profile:
+        the plot-time estimate would be wrong."""
+        p = self.profile
+        expected = {110: ("X max rate", p.max_rate_x_mm_min, "mm/min"),
+                    111: ("Y max rate", p.max_rate_y_mm_min, "mm/min"),
+                    112: ("Z max rate", p.max_rate_z_mm_min, "mm/min"),
+                    120: ("X acceleration", p.accel_x_mm_s2, "mm/s²"),
+                    121: ("Y acceleration", p.accel_y_mm_s2, "mm/s²"),
+                    122: ("Z acceleration", p.accel_z_mm_s2, "mm/s²"),
+                    11: ("junction deviation", p.junction_deviation_mm, "mm"),
+                    32: ("laser mode", 1.0 if p.laser_mode else 0.0, "")}
+        out = []
+        for number, (name, want, unit) in expected.items():
+            have = settings.get(number)
+            if have is not None and abs(have - want) > 1e-6 * max(1.0, abs(want)):
+                out.append(f"controller ${number}={have:g} {unit} ({name}) differs from "
+                           f"profile {p.name}'s {want:g} {unit}: the time estimate will be off")
+        return out
+
+    # --- control from other threads ------------------------------------------------------
+
+    def pause(self) -> None:
+        """Feed hold (``!``): the machine decelerates to a stop. A servo pen on M3 stays
+        down while held (GRBL keeps the spindle on): expect a dot."""
+        self._write(b"!")
+        self._paused = True
+
+    def resume(self) -> None:
+        """Cycle start (``~``) after :meth:`pause`."""
+        self._write(b"~")
+        self._paused = False
+
+    @property
+    def paused(self) -> bool:
+        """Whether :meth:`pause` was called without :meth:`resume`."""
+        return self._paused
+
+    def abort(self) -> None:
+        """Ask the running :meth:`stream` to stop: it holds, resets, unlocks and lifts the
+        pen, then reports the card interrupted."""
+        self._abort.set()
+
+    # --- streaming ----------------------------------------------------------------------
+
+    def pen_up_lines(self) -> list[str]:
+        """G-code that lifts the pen on this profile (after a reset: G90, G0 modal). The
+        ``G4P0`` is answered only once the planner has run empty, so its ``ok`` says
+        that the pen *is* up, not just that the lift was planned."""
+        pen = self.profile.pen
+        if pen.kind == "z":
+            return [f"G90G0Z{pen.up_z_mm:g}", "G4P0"]
+        return ["M5", "G4P0"]
+
+    def stream(self, text: str, *, plan_: Plan | None = None) -> StreamResult:
+        """Send a G-code program and wait until the machine has run it.
+
+        Returns a :class:`StreamResult`; never raises for what the controller does (an
+        ``error:N``, an ``ALARM:N``, a disconnect, a timeout, an abort): those end the card
+        interrupted, after the machine was stopped and the pen lifted where possible.
+        ``plan_`` is the program's plan for the time estimate (computed when None).
+        """
+        if self._serial is None:
+            raise GrblError("connect() first")
+        lines = program_lines(text)
+        for number, code in lines:
+            if len(re.sub(r"\s", "", code)) > LINE_MAX_CHARS:
+                raise GrblError(f"line {number} is longer than GRBL's {LINE_MAX_CHARS} "
+                                f"characters (error:11): {code!r}")
+        if plan_ is None:
+            try:
+                plan_ = plan(read_program(text, self.profile), self.profile)
+            except (GcodeError, ValueError):
+                plan_ = None
+        self._abort.clear()
+        started = time.monotonic()
+        total = len(lines)
+        acked = 0
+        try:
+            acked = self._stream_lines(lines, plan_)
+        except _Interrupt as stop:
+            index = stop.index
+            number, code = lines[index] if index is not None and index < total else (None, None)
+            pen_up = self._safe_stop() if stop.lift else False
+            reason = stop.reason
+            if not pen_up:
+                reason += "; the pen may still be down: lift it by hand"
+            result = StreamResult(False, stop.acked if hasattr(stop, "acked") else acked,
+                                  total, time.monotonic() - started, reason, number, code,
+                                  pen_up)
+            self._emit(StreamEvent("interrupted", line=number, gcode=code, acked=result.acked,
+                                   total=total, status=self.status, reason=reason))
+            return result
+        result = StreamResult(True, acked, total, time.monotonic() - started)
+        self._emit(StreamEvent("finished", acked=acked, total=total, seconds_left=0.0,
+                               status=self.status))
+        return result
+
+    def _stream_lines(self, lines: list[tuple[int, str]], plan_: Plan | None) -> int:
+        total = len(lines)
+        # character counting (stream.py): lengths (+1 for the newline) of the lines sent
+        # and not yet answered; GRBL answers lines in order, so each ok or error frees the
+        # oldest. Their sum must stay within the receive buffer, or GRBL drops bytes.
+        unacked: deque[tuple[int, int]] = deque()  # (index, bytes)
+        in_flight = 0
+        sent = acked = 0
+        last_reply = time.monotonic()
+        last_poll = 0.0
+        status_since_reply = False
+        # after the last ok the machine may still run the planner's tail: wait for a
+        # fresh status report that says it is done
+        while acked < total or not (status_since_reply and not self._machine_busy()):
+            if self._abort.is_set():
+                exc = _Interrupt(f"aborted by the operator after {acked} of {total} lines",
+                                 unacked[0][0] if unacked else (sent - 1 if sent else None))
+                exc.acked = acked  # type: ignore[attr-defined]
+                raise exc
+            # send while the next line fits; a $ line goes alone and is waited for
+            while sent < total:
+                code = lines[sent][1]
+                size = len(code) + 1
+                setting = code.startswith("$")
+                if setting and unacked:
+                    break
+                if in_flight + size > self.rx_limit:
+                    break
+                self._write(code.encode("ascii") + b"\n")
+                unacked.append((sent, size))
+                in_flight += size
+                self.max_unacked_bytes = max(self.max_unacked_bytes, in_flight)
+                sent += 1
+                if setting:
+                    break
+            now = time.monotonic()
+            if now - last_poll >= self.status_interval_s:
+                # '?' is a real-time byte: no ok, and outside the count
+                self._write(b"?")
+                last_poll = now
+            item = self._next(min(0.05, self.status_interval_s))
+            now = time.monotonic()
+            if item is None:
+                self._check_timeout(unacked, now - last_reply, status_since_reply, acked)
+                continue
+            kind, line = item
+            if kind == "disconnected":
+                index = unacked[0][0] if unacked else None
+                exc = _Interrupt(f"controller disconnected after {acked} of {total} lines "
+                                 f"({line})", index, lift=False)
+                exc.acked = acked  # type: ignore[attr-defined]
+                raise exc
+            if line.startswith("<"):
+                status = self._note_status(line)
+                if status is not None:
+                    status_since_reply = True
+                    left = None
+                    if plan_ is not None and acked:
+                        left = plan_.seconds_left(lines[acked - 1][0])
+                    self._emit(StreamEvent("status", acked=acked, total=total, status=status,
+                                           seconds_left=left))
+                continue
+            if line == "ok" or line.startswith("error:"):
+                last_reply = now
+                status_since_reply = False
+                if not unacked:
+                    continue  # a stray ok (e.g. from the wake-up newlines)
+                index, size = unacked.popleft()
+                in_flight -= size
+                if line != "ok":
+                    code_no = int(line[6:]) if line[6:].isdigit() else 0
+                    number, gcode = lines[index]
+                    exc = _Interrupt(f"error:{code_no} at line {number} ({gcode!r}): "
+                                     f"{error_meaning(code_no)}", index)
+                    exc.acked = acked  # type: ignore[attr-defined]
+                    raise exc
+                acked += 1
+                number, gcode = lines[index]
+                left = plan_.seconds_left(number) if plan_ is not None else None
+                self._emit(StreamEvent("ack", line=number, gcode=gcode, acked=acked,
+                                       total=total, seconds_left=left, status=self.status))
+                continue
+            if line.startswith("ALARM:"):
+                code_no = int(line[6:]) if line[6:].isdigit() else 0
+                index = unacked[0][0] if unacked else (sent - 1 if sent else None)
+                where = f"at line {lines[index][0]} ({lines[index][1]!r})" if index is not None else ""
+                exc = _Interrupt(f"ALARM:{code_no} {where}: {alarm_meaning(code_no)}", index)
+                exc.acked = acked  # type: ignore[attr-defined]
+                raise exc
+            if _BANNER.match(line):
+                index = unacked[0][0] if unacked else None
+                exc = _Interrupt("the controller reset itself mid-card", index)
+                exc.acked = acked  # type: ignore[attr-defined]
+                raise exc
+            if line.startswith("[MSG:"):
+                self._emit(StreamEvent("message", text=line, acked=acked, total=total))
+        return acked
+
+    def _machine_busy(self) -> bool:
+        """Whether the last status report says the machine still runs a card's tail (the
+        last lines are answered as soon as they are planned)."""
+        status = self.status
+        if status is None:
+            return True
+        return status.state not in ("Idle", "Alarm", "Check")
+
+    def _check_timeout(self, unacked: deque[tuple[int, int]], quiet_s: float,
+                       status_since_reply: bool, acked: int) -> None:
+        if self._paused or quiet_s < self.reply_timeout_s:
+            return
+        status = self.status
+        # a long move or a dwell may hold an answer back while the machine runs; silence
+        # or an idle machine with a line unanswered is a lost reply
+        if status_since_reply and status is not None and status.state in ("Run", "Hold"):
+            return
+        index = unacked[0][0] if unacked else None
+        exc = _Interrupt(f"no reply within {self.reply_timeout_s:g} s", index)
+        exc.acked = acked  # type: ignore[attr-defined]
+        raise exc
+
+    def _safe_stop(self) -> bool:
+        """Feed hold, soft reset, unlock, pen up. True when the controller accepted the
+        pen-up command (the pen is up)."""
+        try:
+            self._write(b"!")
+            # let the hold decelerate before the reset, so that steps are not lost
+            deadline = time.monotonic() + 2.0
+            while time.monotonic() < deadline:
+                self._write(b"?")
+                item = self._next(0.05)
+                if item and item[0] == "line" and item[1].startswith("<"):
+                    status = self._note_status(item[1])
+                    if status and (status.state in ("Idle", "Alarm")
+                                   or (status.state == "Hold" and status.sub_state == 0)):
+                        break
+                elif item and item[0] == "disconnected":
+                    return False
+            self._drain()
+            self._write(RESET)
+            self._wait_banner(self.connect_timeout_s)
+            self._paused = False
+            self._command("$X")
+            for line in self.pen_up_lines():
+                self._command(line)
+        except (_Interrupt, GrblError):
+            return False
+        return True

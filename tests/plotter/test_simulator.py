@@ -1,0 +1,166 @@
+"""The simulated GRBL controller over a real pty: protocol replies, error numbers, the
+receive buffer, alarms, feed hold, and motion timed like the planner's estimate."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import numpy as np
+import pytest
+import serial
+
+from plotter.drawing import Drawing
+from plotter.gcode import read_program, write_gcode
+from plotter.grbl_codes import alarm_meaning, error_codes, error_meaning
+from plotter.planner import plan
+from plotter.profile import load_profile
+from plotter.simulator import BANNER, SimulatedGrbl
+
+STATUS = re.compile(r"^<(Idle|Run|Hold:\d|Alarm|Check)\|MPos:-?\d+\.\d{3},-?\d+\.\d{3},-?\d+\.\d{3}"
+                    r"\|Bf:\d+,\d+\|FS:\d+,\d+(\|WCO:[-\d.,]+)?>$")
+
+
+@pytest.fixture
+def device():
+    """Factory: a started simulator for a profile and a pyserial port on it."""
+    opened = []
+
+    def make(profile: str = "grbl-servo", **options):
+        sim = SimulatedGrbl(load_profile(profile), **options).start()
+        port = serial.serial_for_url(sim.port, timeout=5)
+        opened.append((sim, port))
+        return sim, port
+
+    yield make
+    for sim, port in opened:
+        port.close()
+        sim.stop()
+
+
+def ask(port: serial.SerialBase, text: str | bytes, until: str = "ok") -> list[str]:
+    """Send, then read lines until one starts with ``until`` (or error/ALARM)."""
+    port.write(text if isinstance(text, bytes) else text.encode() + b"\n")
+    lines = []
+    deadline = time.monotonic() + 5
+    while True:
+        assert time.monotonic() < deadline, f"no reply to {text!r} after {lines}"
+        line = port.readline().decode().strip()
+        if not line:
+            continue
+        lines.append(line)
+        if line.startswith((until, "error:", "ALARM:")):
+            return lines
+
+
+def test_codes_are_grbl_tables():
+    assert error_meaning(11).startswith("Line overflow")
+    assert alarm_meaning(2).startswith("Soft limit")
+    assert "unknown" in error_meaning(99)
+    assert set(range(1, 18)) <= set(error_codes())
+
+
+def test_banner_status_settings_and_build_info(device):
+    sim, port = device()
+    assert ask(port, b"\x18", until="Grbl")[-1] == BANNER
+    status = ask(port, b"?", until="<")[-1]
+    assert STATUS.match(status), status
+    assert "Idle" in status and "Bf:15,128" in status
+    settings = ask(port, "$$")
+    assert "$110=6000.000" in settings and "$122=200.000" in settings
+    assert ask(port, "$I")[:2] == ["[VER:1.1h.20190825:]", "[OPT:V,15,128]"]
+    assert ask(port, "$X") == ["ok"]
+    assert ask(port, "") == ["ok"]
+
+
+@pytest.mark.parametrize(("line", "code"), [
+    ("G5", 20),  # unsupported G
+    ("G1X10", 22),  # no feed yet
+    ("G0X", 2),  # bad number
+    ("G0*1", 1),  # not a letter
+    ("G0X1X2", 25),  # repeated word
+    ("G0G1X1", 21),  # two motion words
+    ("G4", 28),  # dwell without P
+    ("G0X1P2", 36),  # unused P
+    ("G1X1F-5", 4),  # negative feed
+    ("M7777", 20),
+    ("G0X" + "1" * 80, 11),  # line overflow
+    ("$Q", 3),
+])
+def test_errors_numbered_as_grbl(device, line, code):
+    sim, port = device()
+    assert ask(port, line)[-1] == f"error:{code}"
+    assert ask(port, "G0X1Y1")[-1] == "ok"  # the controller goes on
+
+
+def test_receive_buffer_overflows_without_flow_control(device):
+    sim, port = device()
+    lines = "".join(f"G1X{i}Y{i % 7}F600\n" for i in range(1, 60))
+    port.write(lines.encode())  # 700 bytes at once: far beyond 127
+    port.write(b"G0X0Y0\n")
+    deadline = time.monotonic() + 10
+    while sim.log.overflow_bytes == 0 and time.monotonic() < deadline:
+        port.readline()
+    assert sim.log.overflow_bytes > 0
+    assert sim.log.max_rx_used == 127
+
+
+def test_soft_limit_alarm_then_reset_and_unlock(device):
+    sim, port = device()
+    ask(port, "G21G90")
+    reply = ask(port, "G0X500Y10", until="ALARM")
+    assert reply[-1] == "ALARM:2"
+    assert port.readline().decode().strip() == "[MSG:Reset to continue]"
+    assert "Alarm" in ask(port, b"?", until="<")[-1]
+    after = ask(port, b"\x18", until="[MSG:'$H'|'$X' to unlock]")
+    assert BANNER in after
+    assert ask(port, "G0X1")[-1] == "error:9"  # locked until $X
+    assert ask(port, "$X") == ["[MSG:Caution: Unlocked]", "ok"]
+    assert ask(port, "G0X1")[-1] == "ok"
+
+
+def test_hold_and_resume(device):
+    sim, port = device(time_scale=1.0)
+    ask(port, "G1X100F600")  # 10 s at 10 mm/s in real time
+    port.write(b"!")
+    status = ask(port, b"?", until="<")[-1]
+    assert status.startswith("<Hold:0")
+    x = sim.position[0]
+    assert 0 <= x < 100
+    assert sim.position[0] == x  # held: not moving
+    port.write(b"~")
+    assert ask(port, b"?", until="<")[-1].startswith("<Run")
+
+
+def test_servo_pen_records_strokes_and_dwell(device):
+    sim, port = device()
+    for line in ["G21G90F3000", "G0X10Y10", "M3S1000", "G4P.15", "G91G1X1", "Y1", "M5",
+                 "G90G0X0Y0", "M2"]:
+        assert ask(port, line)[-1] == "ok", line
+    strokes = sim.strokes()
+    assert len(strokes) == 1
+    np.testing.assert_allclose(strokes[0], [[10, 10], [11, 10], [11, 11]], atol=1e-9)
+    assert not sim.pen_down
+
+
+def test_simulated_time_matches_planner_estimate(device):
+    profile = load_profile("grbl-servo")
+    rng = np.random.default_rng(3)
+    strokes = [rng.uniform(20, 80, 2) + np.cumsum(rng.normal(0, .5, (15, 2)), axis=0)
+               for _ in range(40)]
+    text = write_gcode(Drawing(tuple(strokes), 148, 105), profile)
+    sim, port = device()
+    unacked: list[int] = []
+    lines = [line for line in text.splitlines() if not line.startswith(";")]
+    sent = 0
+    while sent < len(lines) or unacked:
+        while sent < len(lines) and sum(unacked) + len(lines[sent]) + 1 <= 127:
+            port.write(lines[sent].encode() + b"\n")
+            unacked.append(len(lines[sent]) + 1)
+            sent += 1
+        assert port.readline().strip() == b"ok"
+        unacked.pop(0)
+    estimate = plan(read_program(text, profile), profile).total_s
+    assert sim.log.plot_s == pytest.approx(estimate, rel=0.005)
+    assert sim.log.starvations == []
+    assert sim.log.overflow_bytes == 0
