@@ -14,7 +14,6 @@ lies on itself and does not show.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -221,12 +220,3 @@ def cursive_plan(font: Font, glyph: Glyph) -> CursiveGlyph:
     plan = plans.get(id(glyph))
     return plan if plan is not None else plan_glyph(glyph, connection_point(font))
 
-
-def mark_count(word: Iterable[str], font: Font) -> int:
-    """Number of separately written marks (dots, accents, crossings) of ``word`` in a joined
-    ``font``: the pen lifts a person would also make."""
-    total = 0
-    for char in word:
-        if font.has(char):
-            total += len(cursive_plan(font, font.glyph(char)).marks)
-    return total

@@ -511,7 +511,9 @@ class GrblStreamer:
         try:
             acked = self._stream_lines(lines, plan_)
         except _Interrupt as stop:
-            index = stop.index
+            # without a line of its own (a failed write), the card stopped at the first
+            # line the controller had not acknowledged
+            index = stop.index if stop.index is not None else getattr(stop, "acked", acked)
             number, code = lines[index] if index is not None and index < total else (None, None)
             pen_up = self._safe_stop() if stop.lift else False
             reason = stop.reason
