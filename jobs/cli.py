@@ -133,6 +133,36 @@ def simulate(profile: str = typer.Option(DEFAULT_PROFILE, "--profile", "-p",
     raise typer.Exit(simulate_command(profile, time_scale=time_scale))
 
 
+@app.command()
+def serve(host: str = typer.Option("127.0.0.1", help="address to listen on"),
+          port: int = typer.Option(8000, help="TCP port"),
+          worker: bool = typer.Option(True, help="start a render worker beside the API"),
+          concurrency: int = typer.Option(2, help="render processes of that worker")) -> None:
+    """Run the HTTP API (settings from PENPOST_* variables or PENPOST_CONFIG)."""
+    from jobs.servicecli import serve_command
+
+    raise typer.Exit(serve_command(host, port, worker, concurrency))
+
+
+@app.command()
+def worker(concurrency: int = typer.Option(2, help="render processes"),
+           queues: str = typer.Option("render,webhooks", help="queues to take tasks from")
+           ) -> None:
+    """Run a render worker (Celery) on the configured broker."""
+    from jobs.servicecli import worker_command
+
+    raise typer.Exit(worker_command(concurrency, queues))
+
+
+def _add_groups() -> None:
+    from jobs.servicecli import shops_app
+
+    app.add_typer(shops_app, name="shops")
+
+
+_add_groups()
+
+
 def example_jobs() -> list[Path]:
     """The bundled example job files, sorted by name."""
     folder = resources.files("jobs") / "examples"

@@ -15,9 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cards.formats import UnknownCardFormatError, card_format
-from cards.layout import CardLayout, CardText, layout_card
+from cards.layout import (
+    CardLayout,
+    CardText,
+    TextTooLongError,
+    check_characters,
+    fit_text,
+    layout_card,
+)
 from cards.preview import render_png
 from fonts.catalog import UnknownFontError, load_font
+from fonts.charset import UnsupportedCharactersError, normalize_text
 from fonts.variation import Variation
 from jobs.schema import MAX_SEED, JobError, JobSpec
 from plotter.drawing import Drawing
@@ -83,6 +91,37 @@ def layout_job(spec: JobSpec) -> tuple[JobSpec, CardLayout]:
     except ValueError as error:  # unsupported characters, too long, nothing to write
         raise JobError(str(error)) from None
     return spec, layout
+
+
+def validate_job(spec: JobSpec) -> float:
+    """Check, without drawing, that ``spec`` can be rendered: font and card known, every
+    character writable, the text fits. Returns the x-height (mm) it will be written at.
+    The same checks :func:`layout_job` makes, so a job that passes here renders; each
+    error names its field (``font: unknown font …``, ``greeting: font 'tech' cannot …``)."""
+    try:
+        font = load_font(spec.font)
+    except UnknownFontError as error:
+        raise JobError(f"font: {error}") from None
+    try:
+        card = card_format(spec.card)
+    except UnknownCardFormatError as error:
+        raise JobError(f"card: {error}") from None
+    text = card_text(spec)
+    try:
+        if not any(t.strip() for _, t in text.blocks()):
+            raise ValueError("message: there is nothing to write, the text is empty")
+        check_characters(text, font)
+        x_height_mm, _ = fit_text(text, font, card, spec.x_height_mm)
+    except UnsupportedCharactersError as error:
+        texts = spec.texts()
+        where = [("message" if k == "body" else k) for k, v in texts.items()
+                 if any(c in normalize_text(v) for c in error.chars)] or ["message"]
+        raise JobError(f"{', '.join(where)}: {error}") from None
+    except TextTooLongError as error:
+        raise JobError(f"message: {error}") from None
+    except ValueError as error:
+        raise JobError(str(error)) from None
+    return x_height_mm
 
 
 def resolve_profile(profile: str | MachineProfile) -> MachineProfile:

@@ -1,0 +1,597 @@
+"""The job store: shops and keys, jobs and their transitions, artifacts, webhook outbox.
+
+Every state change goes through :meth:`Store.transition`, which checks the table in
+:mod:`jobs.states`, writes the audit row and the webhook outbox rows in the same
+transaction. Work for other processes (a render, a webhook delivery) is handed to the
+dispatcher only after the commit; if that hand-over is lost (broker down, a crash right
+after the commit), :meth:`Store.sweep` finds the work again from the database, so a job
+acknowledged with 201 is never lost.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from jobs.db import (
+    ApiKey,
+    Artifact,
+    Batch,
+    Job,
+    Shop,
+    Template,
+    Transition,
+    WebhookDelivery,
+    make_engine,
+    make_sessionmaker,
+    utcnow,
+)
+from jobs.render import choose_seed, validate_job
+from jobs.schema import JobError, JobSpec, parse_job
+from jobs.settings import Settings
+from jobs.states import EDITABLE, State, TransitionError, check_transition
+
+KEY_PREFIX = "pp_"
+TEMPLATE_KEYS = ("greeting", "template", "closing", "signature", "card", "font", "language")
+
+
+class NotFoundError(LookupError):
+    """No such object for this shop (a shop never learns of another shop's objects)."""
+
+
+class ConflictError(Exception):
+    """A request that contradicts the stored state (HTTP 409)."""
+
+
+class Dispatcher(Protocol):
+    """Hands work to other processes (Celery in the service; a list in some tests)."""
+
+    def render(self, job_id: str, revision: int) -> None: ...
+
+    def deliver(self, delivery_id: int) -> None: ...
+
+
+class NullDispatcher:
+    """Hands nothing over: the sweeper will find the work (used by the CLI)."""
+
+    def render(self, job_id: str, revision: int) -> None:
+        pass
+
+    def deliver(self, delivery_id: int) -> None:
+        pass
+
+
+def hash_key(key: str) -> str:
+    """The stored form of an API key (keys are 256-bit random, so SHA-256 suffices)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def new_id(prefix: str) -> str:
+    """A public id such as ``job_3f9c…`` (random, so ids leak no counts)."""
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def canonical_sha256(data: Any) -> str:
+    """SHA-256 of ``data`` as canonical JSON (sorted keys): equal bodies, equal hashes."""
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"s{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The position a cursor stands for; a malformed cursor is a :class:`JobError`."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not text.startswith("s"):
+            raise ValueError
+        return int(text[1:])
+    except ValueError:
+        raise JobError(f"cursor: {cursor!r} is not a cursor this API returned") from None
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A job as stored, and whether this request created it (False: an idempotent replay)."""
+
+    job: Job
+    created: bool
+
+
+class Store:
+    """The database edge of the service. One per process; thread-safe (a session per call)."""
+
+    def __init__(self, settings: Settings, dispatcher: Dispatcher | None = None) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.database_url)
+        self.sessions = make_sessionmaker(self.engine)
+        self.dispatcher: Dispatcher = dispatcher or NullDispatcher()
+
+    # ------------------------------------------------------------ set-up
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (safe to run every start)."""
+        if self.settings.database_url.startswith("sqlite"):
+            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        config = Config()
+        config.set_main_option("script_location", "jobs:migrations")
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in a transaction: committed on success, rolled back on error."""
+        with self.sessions() as session, session.begin():
+            yield session
+
+    # ------------------------------------------------------------ shops and keys
+
+    def create_shop(self, name: str, *, webhook_url: str | None = None,
+                    sender: dict[str, Any] | None = None) -> tuple[Shop, str]:
+        """A new shop and its first API key (returned once, stored only hashed)."""
+        name = name.strip()
+        if not name:
+            raise JobError("name: a shop needs a name")
+        with self.session() as s:
+            if s.scalar(select(Shop).where(Shop.name == name)) is not None:
+                raise ConflictError(f"a shop named {name!r} exists already")
+            shop = Shop(id=new_id("shop"), name=name, webhook_url=webhook_url,
+                        webhook_secret="whsec_" + secrets.token_urlsafe(24), sender=sender)
+            s.add(shop)
+            s.flush()
+            key = self._new_key(s, shop.id)
+        return shop, key
+
+    def _new_key(self, s: Session, shop_id: str) -> str:
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        s.add(ApiKey(shop_id=shop_id, prefix=key[:10], key_sha256=hash_key(key)))
+        return key
+
+    def create_key(self, shop_id: str) -> str:
+        """Another API key for a shop (for rotation); shown once."""
+        with self.session() as s:
+            self._shop(s, shop_id)
+            return self._new_key(s, shop_id)
+
+    def revoke_key(self, shop_id: str, prefix: str) -> int:
+        """Revoke the shop's keys starting with ``prefix``; returns how many."""
+        with self.session() as s:
+            result = s.execute(update(ApiKey).where(
+                ApiKey.shop_id == shop_id, ApiKey.prefix == prefix[:10],
+                ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow()))
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    def authenticate(self, key: str) -> Shop | None:
+        """The shop owning an unrevoked ``key``, or None."""
+        if not key.startswith(KEY_PREFIX):
+            return None
+        with self.session() as s:
+            row = s.scalar(select(ApiKey).where(ApiKey.key_sha256 == hash_key(key),
+                                                ApiKey.revoked_at.is_(None)))
+            return s.get(Shop, row.shop_id) if row is not None else None
+
+    def shop_by_name(self, name: str) -> Shop | None:
+        with self.session() as s:
+            return s.scalar(select(Shop).where(Shop.name == name))
+
+    def update_shop(self, shop_id: str, changes: dict[str, Any]) -> Shop:
+        """Change a shop's webhook URL, sender address or default font and card."""
+        allowed = {"webhook_url", "sender", "default_font", "default_card"}
+        with self.session() as s:
+            shop = self._shop(s, shop_id)
+            for name, value in changes.items():
+                if name not in allowed:
+                    raise JobError(f"{name}: not a shop setting (one of {', '.join(sorted(allowed))})")
+                setattr(shop, name, value)
+            return shop
+
+    def _shop(self, s: Session, shop_id: str) -> Shop:
+        shop = s.get(Shop, shop_id)
+        if shop is None:
+            raise NotFoundError(f"no shop {shop_id}")
+        return shop
+
+    # ------------------------------------------------------------ templates
+
+    def put_template(self, shop_id: str, name: str, body: dict[str, Any]) -> Template:
+        """Store (or replace) a named template of the shop; checked like a job."""
+        unknown = set(body) - set(TEMPLATE_KEYS)
+        if unknown:
+            raise JobError(f"{sorted(unknown)[0]}: not a template field "
+                           f"(one of {', '.join(TEMPLATE_KEYS)})")
+        if not str(body.get("template", "")).strip():
+            raise JobError("template: a stored template needs its 'template' text")
+        with self.session() as s:
+            row = s.scalar(select(Template).where(Template.shop_id == shop_id,
+                                                  Template.name == name))
+            if row is None:
+                row = Template(shop_id=shop_id, name=name, body=body)
+                s.add(row)
+            else:
+                row.body, row.updated_at = body, utcnow()
+            return row
+
+    def templates(self, shop_id: str) -> list[Template]:
+        with self.session() as s:
+            return list(s.scalars(select(Template).where(Template.shop_id == shop_id)
+                                  .order_by(Template.name)))
+
+    def template(self, shop_id: str, name: str) -> Template:
+        with self.session() as s:
+            row = s.scalar(select(Template).where(Template.shop_id == shop_id,
+                                                  Template.name == name))
+            if row is None:
+                raise NotFoundError(f"template_name: no template named {name!r}")
+            return row
+
+    def delete_template(self, shop_id: str, name: str) -> None:
+        with self.session() as s:
+            row = s.scalar(select(Template).where(Template.shop_id == shop_id,
+                                                  Template.name == name))
+            if row is None:
+                raise NotFoundError(f"no template named {name!r}")
+            s.delete(row)
+
+    # ------------------------------------------------------------ jobs
+
+    def resolve_spec(self, s: Session, shop: Shop, body: dict[str, Any]) -> JobSpec:
+        """The job spec of a request body: a stored template and the shop's defaults
+        filled in, validated, and checked to render (:func:`jobs.render.validate_job`)."""
+        data = dict(body)
+        name = data.pop("template_name", None)
+        if name is not None:
+            row = s.scalar(select(Template).where(Template.shop_id == shop.id,
+                                                  Template.name == str(name)))
+            if row is None:
+                raise JobError(f"template_name: no template named {name!r}")
+            data = {**row.body, **{k: v for k, v in data.items() if k != "message"}}
+        if "font" not in data and shop.default_font:
+            data["font"] = shop.default_font
+        if "card" not in data and shop.default_card:
+            data["card"] = shop.default_card
+        if "sender" not in data and shop.sender:
+            data["sender"] = shop.sender
+        spec = parse_job(data)
+        validate_job(spec)
+        if spec.seed is None:
+            spec = spec.model_copy(update={"seed": choose_seed()})
+        return spec
+
+    def submit(self, shop: Shop, body: dict[str, Any], *, idempotency_key: str | None = None,
+               actor: str = "api") -> Submitted:
+        """Store a new job in state received and send it to be rendered.
+
+        The same ``idempotency_key`` with the same body returns the stored job; with
+        another body it is a :class:`ConflictError`. Bad bodies raise :class:`JobError`
+        before anything is stored."""
+        digest = canonical_sha256(body)
+        with self.session() as s:
+            if idempotency_key is not None:
+                found = self._by_idempotency(s, shop.id, idempotency_key, digest)
+                if found is not None:
+                    return Submitted(found, False)
+            spec = self.resolve_spec(s, shop, body)
+            job = self._new_job(s, shop, spec, digest, idempotency_key, actor)
+        self._after_commit_render([job])
+        return Submitted(job, True)
+
+    def _by_idempotency(self, s: Session, shop_id: str, key: str, digest: str) -> Job | None:
+        job = s.scalar(select(Job).where(Job.shop_id == shop_id, Job.idempotency_key == key))
+        if job is not None and job.request_sha256 != digest:
+            raise ConflictError(f"Idempotency-Key {key!r} was used with another body "
+                                f"(job {job.id})")
+        return job
+
+    def _new_job(self, s: Session, shop: Shop, spec: JobSpec, digest: str,
+                 idempotency_key: str | None, actor: str, batch_id: str | None = None,
+                 batch_index: int | None = None) -> Job:
+        assert spec.seed is not None
+        now = utcnow()
+        job = Job(id=new_id("job"), shop_id=shop.id, batch_id=batch_id, batch_index=batch_index,
+                  revision=1, seed=spec.seed, state=State.RECEIVED.value,
+                  request=spec.model_dump(mode="json", exclude_none=True), request_sha256=digest,
+                  idempotency_key=idempotency_key, created_at=now, updated_at=now,
+                  render_sent_at=now)
+        s.add(job)
+        s.flush()
+        self._audit(s, job, None, State.RECEIVED, actor, "submitted")
+        return job
+
+    def submit_batch(self, shop: Shop, bodies: Sequence[dict[str, Any]], *,
+                     idempotency_key: str | None = None, actor: str = "api"
+                     ) -> tuple[Batch, list[Job], bool]:
+        """Store many jobs as one batch, all or none: a bad body is a :class:`JobError`
+        naming its index (``jobs[3].recipient.city: …``) and nothing is stored."""
+        if not bodies:
+            raise JobError("jobs: a batch needs at least one job")
+        if len(bodies) > self.settings.max_batch_jobs:
+            raise JobError(f"jobs: a batch holds at most {self.settings.max_batch_jobs} jobs, "
+                           f"got {len(bodies)}")
+        digest = canonical_sha256(list(bodies))
+        with self.session() as s:
+            if idempotency_key is not None:
+                first = self._by_idempotency(s, shop.id, idempotency_key, digest)
+                if first is not None and first.batch_id is not None:
+                    batch = s.get(Batch, first.batch_id)
+                    assert batch is not None
+                    jobs = list(s.scalars(select(Job).where(Job.batch_id == batch.id)
+                                          .order_by(Job.batch_index)))
+                    return batch, jobs, False
+            specs = []
+            for index, body in enumerate(bodies):
+                try:
+                    specs.append(self.resolve_spec(s, shop, body))
+                except JobError as error:
+                    lines = str(error).splitlines()
+                    raise JobError("\n".join(f"jobs[{index}].{line}" for line in lines)) from None
+            batch = Batch(id=new_id("batch"), shop_id=shop.id, size=len(specs))
+            s.add(batch)
+            s.flush()
+            jobs = [self._new_job(s, shop, spec, digest if i == 0 else canonical_sha256(bodies[i]),
+                                  idempotency_key if i == 0 else None, actor, batch.id, i)
+                    for i, spec in enumerate(specs)]
+        self._after_commit_render(jobs)
+        return batch, jobs, True
+
+    def job(self, shop_id: str | None, job_id: str) -> Job:
+        """A job of ``shop_id`` (None: of any shop, for staff pages and workers)."""
+        with self.session() as s:
+            return self._job(s, shop_id, job_id)
+
+    def _job(self, s: Session, shop_id: str | None, job_id: str, lock: bool = False) -> Job:
+        query = select(Job).where(Job.id == job_id)
+        if shop_id is not None:
+            query = query.where(Job.shop_id == shop_id)
+        if lock:
+            query = query.with_for_update()
+        job = s.scalar(query)
+        if job is None:
+            raise NotFoundError(f"no job {job_id}")
+        return job
+
+    def list_jobs(self, shop_id: str, *, state: str | None = None, batch_id: str | None = None,
+                  cursor: str | None = None, limit: int = 50) -> tuple[list[Job], str | None]:
+        """Jobs of a shop, oldest first, ``limit`` at a time; returns the next cursor."""
+        query = select(Job).where(Job.shop_id == shop_id)
+        if state is not None:
+            query = query.where(Job.state == State(state).value)
+        if batch_id is not None:
+            query = query.where(Job.batch_id == batch_id)
+        if cursor:
+            query = query.where(Job.seq > decode_cursor(cursor))
+        with self.session() as s:
+            rows = list(s.scalars(query.order_by(Job.seq).limit(limit + 1)))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return rows, (encode_cursor(rows[-1].seq) if more and rows else None)
+
+    def batch(self, shop_id: str, batch_id: str) -> Batch:
+        with self.session() as s:
+            batch = s.scalar(select(Batch).where(Batch.id == batch_id, Batch.shop_id == shop_id))
+            if batch is None:
+                raise NotFoundError(f"no batch {batch_id}")
+            return batch
+
+    def batch_jobs(self, shop_id: str, batch_id: str) -> list[Job]:
+        """The jobs of a batch in card order."""
+        self.batch(shop_id, batch_id)
+        with self.session() as s:
+            return list(s.scalars(select(Job).where(Job.batch_id == batch_id)
+                                  .order_by(Job.batch_index)))
+
+    # ------------------------------------------------------------ transitions
+
+    def transition(self, s: Session, job: Job, target: State, actor: str,
+                   reason: str | None = None, action: str = "") -> None:
+        """Move ``job`` to ``target`` if the table allows it: audit row and webhook
+        outbox rows in the caller's transaction. :class:`TransitionError` otherwise."""
+        current = State(job.state)
+        check_transition(current, target, action)
+        job.state = target.value
+        job.updated_at = utcnow()
+        self._audit(s, job, current, target, actor, reason)
+
+    def _audit(self, s: Session, job: Job, current: State | None, target: State, actor: str,
+               reason: str | None) -> None:
+        row = Transition(job_id=job.id, actor=actor, from_state=current.value if current else None,
+                         to_state=target.value, revision=job.revision, reason=reason, at=utcnow())
+        s.add(row)
+        s.flush()
+        shop = s.get(Shop, job.shop_id)
+        if shop is not None and shop.webhook_url:
+            from jobs.webhooks import event_payload
+
+            s.add(WebhookDelivery(job_id=job.id, shop_id=shop.id, event=f"job.{target.value}",
+                                  payload=event_payload(job, row), url=shop.webhook_url,
+                                  next_attempt_at=row.at))
+            s.info.setdefault("deliveries", True)
+
+    def act(self, shop_id: str | None, job_id: str, target: State, actor: str,
+            reason: str | None = None, action: str = "") -> Job:
+        """One transition of one job, in its own transaction, under a row lock."""
+        with self.session() as s:
+            job = self._job(s, shop_id, job_id, lock=True)
+            self.transition(s, job, target, actor, reason, action)
+            if target is State.APPROVED:
+                # approval puts the card on the plot queue, in approval order
+                self.transition(s, job, State.QUEUED, actor, "approved: on the plot queue")
+                job.queue_seq = self._next_queue_seq(s)
+        self._after_commit_deliveries()
+        return job
+
+    def _next_queue_seq(self, s: Session) -> int:
+        # microseconds of the approval: approval order without a shared counter to contend
+        # for (ties, if ever, fall back to submission order)
+        return time.time_ns() // 1000
+
+    def approve(self, shop_id: str | None, job_id: str, actor: str) -> Job:
+        return self.act(shop_id, job_id, State.APPROVED, actor, "approved", "approve")
+
+    def reject(self, shop_id: str | None, job_id: str, actor: str, reason: str) -> Job:
+        return self.act(shop_id, job_id, State.REJECTED, actor, reason, "reject")
+
+    def cancel(self, shop_id: str | None, job_id: str, actor: str, reason: str | None) -> Job:
+        return self.act(shop_id, job_id, State.CANCELLED, actor, reason or "cancelled", "cancel")
+
+    def edit(self, shop_id: str | None, job_id: str, changes: dict[str, Any], actor: str) -> Job:
+        """A new revision with ``changes`` applied to the job's request (text, font, card,
+        …): checked like a new job, then rendered again; approval starts over."""
+        if not changes:
+            raise JobError("body: nothing to change")
+        if "seed" in changes:
+            raise JobError("seed: the seed of a job is fixed; submit a new job for another one")
+        with self.session() as s:
+            job = self._job(s, shop_id, job_id, lock=True)
+            if State(job.state) not in EDITABLE:
+                raise TransitionError(State(job.state), State.RECEIVED, "edit")
+            shop = self._shop(s, job.shop_id)
+            data = {**job.request, **changes}
+            if "message" in changes:
+                data.pop("template", None)
+                data.pop("fields", None)
+            if "template" in changes:
+                data.pop("message", None)
+            data = {k: v for k, v in data.items() if v is not None}
+            spec = self.resolve_spec(s, shop, data)
+            job.revision += 1
+            job.request = spec.model_dump(mode="json", exclude_none=True)
+            job.error = None
+            job.plot_seconds = None
+            job.queue_seq = None
+            job.render_sent_at = utcnow()
+            self.transition(s, job, State.RECEIVED, actor,
+                            f"edited: revision {job.revision}", "edit")
+        self._after_commit_render([job])
+        return job
+
+    def events(self, shop_id: str | None, job_id: str
+               ) -> tuple[list[Transition], list[WebhookDelivery]]:
+        """The audit trail and the webhook deliveries of a job, oldest first."""
+        with self.session() as s:
+            self._job(s, shop_id, job_id)
+            transitions = list(s.scalars(select(Transition).where(Transition.job_id == job_id)
+                                         .order_by(Transition.id)))
+            deliveries = list(s.scalars(select(WebhookDelivery)
+                                        .where(WebhookDelivery.job_id == job_id)
+                                        .order_by(WebhookDelivery.id)))
+            return transitions, deliveries
+
+    # ------------------------------------------------------------ rendering
+
+    def artifacts(self, job: Job) -> dict[str, Artifact]:
+        """The artifacts of the job's current revision by name."""
+        with self.session() as s:
+            rows = s.scalars(select(Artifact).where(Artifact.job_id == job.id,
+                                                    Artifact.revision == job.revision))
+            return {row.name: row for row in rows}
+
+    def artifact_path(self, artifact: Artifact) -> Path:
+        """The file of an artifact, proven to lie inside the artifacts directory."""
+        root = self.settings.artifacts_dir.resolve()
+        path = (root / artifact.path).resolve()
+        if not path.is_relative_to(root):
+            raise NotFoundError(f"artifact {artifact.name} is outside the data directory")
+        return path
+
+    def finish_render(self, job_id: str, revision: int, files: dict[str, Path],
+                      plot_seconds: float, ink_mm: float) -> bool:
+        """Record a finished render of ``revision`` (files already written) and move the
+        job to rendered. False when the job moved on meanwhile (edited, cancelled): the
+        render is stale and nothing changes."""
+        root = self.settings.artifacts_dir.resolve()
+        with self.session() as s:
+            job = self._job(s, None, job_id, lock=True)
+            if job.revision != revision or job.state != State.RECEIVED.value:
+                return False
+            for old in s.scalars(select(Artifact).where(Artifact.job_id == job_id,
+                                                        Artifact.revision == revision)):
+                s.delete(old)
+            s.flush()
+            for name, path in files.items():
+                content = path.read_bytes()
+                s.add(Artifact(job_id=job_id, revision=revision, name=name,
+                               path=str(path.resolve().relative_to(root)),
+                               sha256=hashlib.sha256(content).hexdigest(), size=len(content)))
+            job.plot_seconds = plot_seconds
+            job.ink_mm = ink_mm
+            self.transition(s, job, State.RENDERED, "render-worker",
+                            f"rendered revision {revision}")
+        self._after_commit_deliveries()
+        return True
+
+    def fail_render(self, job_id: str, revision: int, reason: str) -> bool:
+        """Move the job to failed with ``reason`` (if it is still at ``revision``)."""
+        with self.session() as s:
+            job = self._job(s, None, job_id, lock=True)
+            if job.revision != revision or job.state != State.RECEIVED.value:
+                return False
+            job.error = reason
+            self.transition(s, job, State.FAILED, "render-worker", reason)
+        self._after_commit_deliveries()
+        return True
+
+    # ------------------------------------------------------------ hand-over and sweep
+
+    def _after_commit_render(self, jobs: Sequence[Job]) -> None:
+        for job in jobs:
+            try:
+                self.dispatcher.render(job.id, job.revision)
+            except Exception:  # noqa: BLE001 - the sweeper sends it again
+                pass
+        self._after_commit_deliveries()
+
+    def _after_commit_deliveries(self) -> None:
+        now = utcnow()
+        with self.session() as s:
+            ids = list(s.scalars(select(WebhookDelivery.id).where(
+                WebhookDelivery.status == "pending", WebhookDelivery.attempts == 0,
+                WebhookDelivery.next_attempt_at <= now).limit(500)))
+        for delivery_id in ids:
+            try:
+                self.dispatcher.deliver(delivery_id)
+            except Exception:  # noqa: BLE001 - the sweeper sends it again
+                pass
+
+    def sweep(self, now: datetime | None = None) -> tuple[int, int]:
+        """Send again what was lost on the way: renders of jobs still received after
+        ``render_stale_s`` and webhook deliveries that are due. Returns the counts."""
+        now = now or utcnow()
+        stale = now - timedelta(seconds=self.settings.render_stale_s)
+        with self.session() as s:
+            jobs = list(s.execute(select(Job.id, Job.revision).where(
+                Job.state == State.RECEIVED.value, Job.render_sent_at < stale).limit(1000)))
+            if jobs:
+                s.execute(update(Job).where(Job.id.in_([j for j, _ in jobs]))
+                          .values(render_sent_at=now)
+                          .execution_options(synchronize_session=False))
+            deliveries = list(s.scalars(select(WebhookDelivery.id).where(
+                WebhookDelivery.status == "pending",
+                WebhookDelivery.next_attempt_at <= now).limit(1000)))
+        for job_id, revision in jobs:
+            try:
+                self.dispatcher.render(job_id, revision)
+            except Exception:  # noqa: BLE001 - next sweep
+                pass
+        for delivery_id in deliveries:
+            try:
+                self.dispatcher.deliver(delivery_id)
+            except Exception:  # noqa: BLE001 - next sweep
+                pass
+        return len(jobs), len(deliveries)

@@ -1,0 +1,148 @@
+"""Celery tasks: render a job revision, deliver a webhook. Short: re-fetch, call, record.
+
+Both are idempotent (a render of a revision that moved on is dropped; a render run twice
+writes the same bytes, because a revision and its seed give the same files), so they use
+``acks_late``: a worker killed mid-task leaves the message to be delivered again, and the
+store's sweeper sends again whatever a broker lost.
+
+The broker is chosen by settings: the embedded default keeps messages in files under the
+data directory (kombu's filesystem transport, no server), scale-out uses Redis or RabbitMQ.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from celery import Celery
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
+
+from jobs.render import render_job, write_outputs
+from jobs.schema import JobError, parse_job
+from jobs.settings import Settings, load_settings
+from jobs.states import State
+from jobs.store import Store
+from jobs.webhooks import deliver
+
+RENDER_QUEUE = "render"
+WEBHOOK_QUEUE = "webhooks"
+
+app = Celery("penpost")
+_store: Store | None = None
+_lock = threading.Lock()
+
+
+def configure(settings: Settings) -> Celery:
+    """Point the Celery app at the broker of ``settings``."""
+    options: dict[str, object] = {}
+    if settings.broker_url.startswith("filesystem"):
+        folder = settings.broker_dir
+        for sub in ("queue", "processed"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        options = {"data_folder_in": str(folder / "queue"), "data_folder_out": str(folder / "queue"),
+                   "processed_folder": str(folder / "processed"), "store_processed": False,
+                   "polling_interval": 0.2}
+    app.conf.update(
+        broker_url=settings.broker_url,
+        broker_transport_options=options,
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,  # keep reconnecting: a broker restart loses no job
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_default_queue=RENDER_QUEUE,
+        task_routes={"penpost.deliver": {"queue": WEBHOOK_QUEUE}},
+        worker_hijack_root_logger=False,
+        task_serializer="json",
+        accept_content=["json"],
+    )
+    app.conf.penpost_settings = settings
+    return app
+
+
+class CeleryDispatcher:
+    """Hands work to the Celery workers through the broker."""
+
+    def __init__(self, celery: Celery) -> None:
+        self.celery = celery
+
+    def render(self, job_id: str, revision: int) -> None:
+        self.celery.send_task("penpost.render", args=[job_id, revision], queue=RENDER_QUEUE)
+
+    def deliver(self, delivery_id: int) -> None:
+        self.celery.send_task("penpost.deliver", args=[delivery_id], queue=WEBHOOK_QUEUE)
+
+
+def worker_store() -> Store:
+    """The store of this worker process (built once from the app's settings)."""
+    global _store
+    with _lock:
+        if _store is None:
+            settings = app.conf.get("penpost_settings") or load_settings()
+            if not app.conf.broker_url:
+                configure(settings)
+            _store = Store(settings, CeleryDispatcher(app))
+        return _store
+
+
+def address_lines(address: dict | None) -> list[str]:
+    """Lines of a recipient address for the preview's second page."""
+    if not address:
+        return []
+    from cards.address import PostalAddress
+    from cards.address import address_lines as format_lines
+
+    postal = PostalAddress(name=address["name"], company=address.get("company"),
+                           street_lines=tuple(address.get("street_lines", ())),
+                           postcode=address.get("postcode", ""), city=address.get("city", ""),
+                           region=address.get("region"), country=address.get("country", "DE"))
+    return format_lines(postal)
+
+
+def render_stored_job(store: Store, job_id: str, revision: int) -> str:
+    """Render revision ``revision`` of a stored job into its artifacts and move it to
+    rendered (or failed, with the reason). Returns what happened: ``rendered``,
+    ``failed`` or ``stale`` (the job moved on; nothing done)."""
+    from cards.preview import render_pdf
+
+    job = store.job(None, job_id)
+    if job.revision != revision or job.state != State.RECEIVED.value:
+        return "stale"
+    settings = store.settings
+    try:
+        spec = parse_job(job.request)
+        rendered = render_job(spec, dpi=settings.preview_dpi, profile=settings.profile)
+        recipient = job.request.get("recipient")
+        try:
+            lines = address_lines(recipient)
+        except ValueError:  # an address the formatter refuses still shows as given
+            lines = [recipient["name"], *recipient["street_lines"],
+                     f"{recipient.get('postcode', '')} {recipient['city']}".strip()]
+        pdf = render_pdf(rendered.drawing, address_lines=lines or None,
+                         title=f"penpost {job_id} revision {revision}")
+    except JobError as error:
+        store.fail_render(job_id, revision, str(error))
+        return "failed"
+    files = {**rendered.files, "preview.pdf": pdf}
+    out = settings.artifacts_dir / job_id / f"r{revision}"
+    paths: dict[str, Path] = {p.name: p for p in write_outputs(files, out)}
+    ok = store.finish_render(job_id, revision, paths, rendered.plot_seconds,
+                             rendered.drawing.ink_length_mm())
+    return "rendered" if ok else "stale"
+
+
+@app.task(name="penpost.render", bind=True, acks_late=True, max_retries=8,
+          autoretry_for=(OperationalError, DBAPIError, StaleDataError),
+          retry_backoff=True, retry_backoff_max=60)
+def render_task(self, job_id: str, revision: int) -> str:  # noqa: ANN001 - celery's self
+    """Render a job revision (idempotent)."""
+    return render_stored_job(worker_store(), job_id, revision)
+
+
+@app.task(name="penpost.deliver", acks_late=True, max_retries=8,
+          autoretry_for=(OperationalError, DBAPIError), retry_backoff=True)
+def deliver_task(delivery_id: int) -> str:
+    """Attempt one webhook delivery (the next attempt is scheduled in the database)."""
+    return deliver(worker_store(), delivery_id)
