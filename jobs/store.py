@@ -14,6 +14,7 @@ import base64
 import hashlib
 import json
 import secrets
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -122,6 +123,7 @@ class Store:
         self.engine = make_engine(settings.database_url)
         self.sessions = make_sessionmaker(self.engine)
         self.dispatcher: Dispatcher = dispatcher or NullDispatcher()
+        self._local = threading.local()
 
     # ------------------------------------------------------------ set-up
 
@@ -137,9 +139,14 @@ class Store:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session in a transaction: committed on success, rolled back on error."""
-        with self.sessions() as session, session.begin():
-            yield session
+        """A session in a transaction: committed on success, rolled back on error (and
+        then no webhook written in it is handed over)."""
+        try:
+            with self.sessions() as session, session.begin():
+                yield session
+        except BaseException:
+            self._local.deliveries = []
+            raise
 
     # ------------------------------------------------------------ shops and keys
 
@@ -418,10 +425,13 @@ class Store:
         if shop is not None and shop.webhook_url:
             from jobs.webhooks import event_payload
 
-            s.add(WebhookDelivery(job_id=job.id, shop_id=shop.id, event=f"job.{target.value}",
-                                  payload=event_payload(job, row), url=shop.webhook_url,
-                                  next_attempt_at=row.at))
-            s.info.setdefault("deliveries", True)
+            delivery = WebhookDelivery(job_id=job.id, shop_id=shop.id,
+                                       event=f"job.{target.value}",
+                                       payload=event_payload(job, row), url=shop.webhook_url,
+                                       next_attempt_at=row.at)
+            s.add(delivery)
+            s.flush()
+            self._new_deliveries().append(delivery.id)
 
     def act(self, shop_id: str | None, job_id: str, target: State, actor: str,
             reason: str | None = None, action: str = "") -> Job:
@@ -557,12 +567,14 @@ class Store:
                 pass
         self._after_commit_deliveries()
 
+    def _new_deliveries(self) -> list[int]:
+        """Deliveries written by this thread's transaction, to hand over after commit."""
+        if not hasattr(self._local, "deliveries"):
+            self._local.deliveries = []
+        return self._local.deliveries
+
     def _after_commit_deliveries(self) -> None:
-        now = utcnow()
-        with self.session() as s:
-            ids = list(s.scalars(select(WebhookDelivery.id).where(
-                WebhookDelivery.status == "pending", WebhookDelivery.attempts == 0,
-                WebhookDelivery.next_attempt_at <= now).limit(500)))
+        ids, self._local.deliveries = self._new_deliveries(), []
         for delivery_id in ids:
             try:
                 self.dispatcher.deliver(delivery_id)

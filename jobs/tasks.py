@@ -38,11 +38,12 @@ def configure(settings: Settings) -> Celery:
     options: dict[str, object] = {}
     if settings.broker_url.startswith("filesystem"):
         folder = settings.broker_dir
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         options = {"data_folder_in": str(folder / "queue"), "data_folder_out": str(folder / "queue"),
                    "processed_folder": str(folder / "processed"), "store_processed": False,
-                   "polling_interval": 0.2}
+                   "control_folder": str(folder / "control"),
+                   "polling_interval": 0.05}
     app.conf.update(
         broker_url=settings.broker_url,
         broker_transport_options=options,

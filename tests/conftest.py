@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+from collections.abc import Iterator
 
 import pytest
 
@@ -35,3 +37,35 @@ def need_tool(available: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{reason} (required under CI)")
     pytest.skip(reason)
+
+
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def postgres_available() -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test",
+                             connect_timeout=3):
+            return True
+    except Exception:  # noqa: BLE001 - any failure means no server to test on
+        return False
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test (dropped afterwards); its URL."""
+    need_tool(postgres_available(), "PostgreSQL is not reachable at 127.0.0.1:5432")
+    import psycopg
+
+    name = f"penpost_{secrets.token_hex(6)}"
+    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test",
+                         autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test",
+                             autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -3,8 +3,6 @@ keys, and a dispatcher that runs renders and deliveries in the calling thread.""
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,38 +11,6 @@ from jobs.settings import Settings
 from jobs.store import Store
 from jobs.tasks import render_stored_job
 from jobs.webhooks import deliver
-from tests.conftest import need_tool
-
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def postgres_available() -> bool:
-    try:
-        import psycopg
-
-        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test",
-                             connect_timeout=3):
-            return True
-    except Exception:  # noqa: BLE001 - any failure means no server to test on
-        return False
-
-
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for one test (dropped afterwards); its URL."""
-    need_tool(postgres_available(), "PostgreSQL is not reachable at 127.0.0.1:5432")
-    import psycopg
-
-    name = f"penpost_{secrets.token_hex(6)}"
-    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test",
-                         autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test",
-                             autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class InlineDispatcher:
