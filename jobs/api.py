@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobs.db import Job, Shop
@@ -188,7 +189,7 @@ class Problem(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Problem} for code in (401, 404, 409, 413, 422, 429, 503)}
+    code: {"model": Problem} for code in (400, 401, 404, 409, 413, 422, 429, 503)}
 
 
 def job_out(job: Job) -> JobOut:
@@ -449,14 +450,17 @@ def create_app(settings: Settings, *, dispatcher: Dispatcher | None = None,
                             headers={"ETag": f'"{found.sha256}"',
                                      "X-Penpost-Revision": str(job.revision)})
 
-    for name in files:
-        def route(job_id: str, shop: ShopDep, _name: str = name) -> FileResponse:
-            return artifact(job_id, shop, _name)
+    def artifact_route(name: str) -> Any:
+        def route(job_id: str, shop: ShopDep) -> FileResponse:
+            return artifact(job_id, shop, name)
 
+        return route
+
+    for name in files:
         app.get(f"{v1}/jobs/{{job_id}}/{name}", responses={200: {"content": {
             files[name][1]: {}}}, **ERRORS}, response_class=FileResponse,
             name=f"job_{name.replace('.', '_')}",
-            summary=f"The {name} of the job's current revision")(route)
+            summary=f"The {name} of the job's current revision")(artifact_route(name))
 
     @app.put(f"{v1}/templates/{{name}}", response_model=TemplateOut, responses=ERRORS)
     def put_template(name: Annotated[str, Path(max_length=80, pattern=r"^[\w.-]+$")],
@@ -599,6 +603,13 @@ def _handlers(app: FastAPI) -> None:
             message = message.removeprefix("Value error, ")
             lines.append(f"{'.'.join(loc) or 'body'}: {message}")
         return problem(422, "invalid_request", "\n".join(lines) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        message = str(error.detail)
+        if error.status_code == 400 and "parsing the body" in message:
+            message = "the request body cannot be read: send JSON (UTF-8) as the schema says"
+        return problem(error.status_code, "http_error", message, dict(error.headers or {}))
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
