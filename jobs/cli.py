@@ -172,19 +172,11 @@ def example_jobs() -> list[Path]:
 @app.command()
 def demo(out: Path = typer.Option(Path("out/demo"), "--out", "-o",
                                   help="directory for the outputs")) -> None:
-    """Render every bundled example job and say where the files are."""
-    for job_file in example_jobs():
-        target = out / job_file.stem
-        try:
-            rendered = render_job(load_job(job_file))
-        except JobError as error:
-            _fail(f"{job_file.name}: {error}")
-            return
-        write_outputs(rendered.files, target)
-        console.print(f"[bold]{job_file.stem}[/]: {rendered.summary()}", highlight=False)
-        console.print(f"  {target}/card.svg  {target}/card.png  {target}/card.gcode",
-                      highlight=False)
-    console.print(f"\nAll outputs are in {out.resolve()}", highlight=False)
+    """The whole way of a job: start the service, submit the bundled examples over HTTP,
+    wait for the previews, approve, and download previews and G-code into OUT."""
+    from jobs.democli import run_demo
+
+    raise typer.Exit(run_demo(out, example_jobs()))
 
 
 def main() -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
-from jobs.cli import app
+from jobs.cli import app, example_jobs
 
 runner = CliRunner()
 
@@ -97,11 +98,17 @@ def test_gcode_converts_an_svg(tmp_path: Path) -> None:
     assert "G21" in text and "Z" in text
 
 
-def test_demo_renders_every_example(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_demo_runs_every_example_through_the_service(tmp_path: Path) -> None:
     result = runner.invoke(app, ["demo", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    rendered = sorted(p.name for p in tmp_path.iterdir())
-    assert len(rendered) >= 3
-    for name in rendered:
-        assert (tmp_path / name / "card.png").exists()
+    examples = [p.stem for p in example_jobs()]
+    assert len(examples) >= 3
+    for name in examples:
+        assert f"{name}: queued" in result.output
+        assert (tmp_path / name / "preview.pdf").read_bytes().startswith(b"%PDF")
+        assert (tmp_path / name / "card.png").read_bytes().startswith(b"\x89PNG")
+        assert "G21" in (tmp_path / name / "card.gcode").read_text()
     assert str(tmp_path.resolve()) in result.output
+    again = runner.invoke(app, ["demo", "--out", str(tmp_path)])  # a second run reuses it
+    assert again.exit_code == 0, again.output
