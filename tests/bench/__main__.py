@@ -6,6 +6,7 @@ not fail. vpype's columns need the ``bench`` extra; OCR needs Tesseract (deu, en
 from __future__ import annotations
 
 import shutil
+import sys
 import statistics
 import time
 
@@ -136,25 +137,50 @@ def plotter_targets(rows: list[PlotterRow]) -> Table:
     return table
 
 
-def main() -> None:
-    """Run every benchmark and print its tables."""
+SECTIONS = ("handwriting", "ocr", "plotter", "stream", "service")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmarks named in ``argv`` (default: all of them) and print their tables:
+    ``python -m tests.bench service stream``."""
+    chosen = set(argv if argv is not None else sys.argv[1:]) or set(SECTIONS)
+    unknown = chosen - set(SECTIONS)
+    if unknown:
+        raise SystemExit(f"unknown benchmark {sorted(unknown)[0]!r}; one of {', '.join(SECTIONS)}")
     start = time.perf_counter()
+    if chosen & {"handwriting", "ocr", "plotter", "stream"} == set():
+        _service()
+        console.print(f"[dim]benchmarks took {time.perf_counter() - start:.0f} s[/]")
+        return
     if not vpype_ref.available():
         console.print("[yellow]vpype / vpype-gcode are not installed: vpype columns are "
                       "empty (pip install -e '.[bench]', or make bench)[/]")
-    console.print(handwriting_table(measure_handwriting()))
-    if tesseract_available():
+    if "handwriting" in chosen:
+        console.print(handwriting_table(measure_handwriting()))
+    if "ocr" not in chosen:
+        pass
+    elif tesseract_available():
         results = read_cases(legibility_cases((0.0, 1.0)), workers=2)
         console.print(ocr_table(font_accuracies(results)))
     else:
         console.print("[yellow]tesseract is not installed: no OCR table[/]")
-    rows = measure_plotter_output()
-    console.print(plotter_table(rows))
-    console.print(plotter_targets(rows))
-    from tests.bench.stream import main as streaming_main
+    if "plotter" in chosen:
+        rows = measure_plotter_output()
+        console.print(plotter_table(rows))
+        console.print(plotter_targets(rows))
+    if "stream" in chosen:
+        from tests.bench.stream import main as streaming_main
 
-    streaming_main()  # streaming in the simulated GRBL: simulated time against the estimate
+        streaming_main()  # streaming in the simulated GRBL: simulated time against the estimate
+    if "service" in chosen:
+        _service()
     console.print(f"[dim]benchmarks took {time.perf_counter() - start:.0f} s[/]")
+
+
+def _service() -> None:
+    from tests.bench.service import measure_service, service_table
+
+    console.print(service_table(measure_service()))
 
 
 if __name__ == "__main__":
