@@ -6,8 +6,8 @@ not fail. vpype's columns need the ``bench`` extra; OCR needs Tesseract (deu, en
 from __future__ import annotations
 
 import shutil
-import sys
 import statistics
+import sys
 import time
 
 from rich import box

@@ -93,7 +93,15 @@ class Service:
         return re.search(r"API key \(shown once, store it now\): (\S+)", out).group(1)
 
 
-@pytest.fixture(params=["embedded", "postgresql+redis"])
+def rabbitmq_available() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5672), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(params=["embedded", "postgresql+redis", "postgresql+rabbitmq"])
 def service(request, tmp_path: Path) -> Iterator[Service]:
     env = {**os.environ, "PENPOST_DATA_DIR": str(tmp_path / "data"),
            "PENPOST_SWEEP_INTERVAL_S": "1", "PENPOST_RENDER_STALE_S": "10"}
@@ -103,14 +111,19 @@ def service(request, tmp_path: Path) -> Iterator[Service]:
         processes.append(penpost("serve", "--port", str(port), "--concurrency", "1",
                                  env=env, background=True))
     else:
-        need_tool(redis_available(), "Redis is not reachable at 127.0.0.1:6379")
         need_tool(postgres_available(), "PostgreSQL is not reachable at 127.0.0.1:5432")
-        import redis
+        if request.param.endswith("redis"):
+            need_tool(redis_available(), "Redis is not reachable at 127.0.0.1:6379")
+            import redis
 
-        redis.Redis(host="127.0.0.1", port=6379, db=5).flushdb()
+            redis.Redis(host="127.0.0.1", port=6379, db=5).flushdb()
+            broker = "redis://127.0.0.1:6379/5"
+        else:
+            need_tool(rabbitmq_available(), "RabbitMQ is not reachable at 127.0.0.1:5672")
+            vhost = _rabbit_vhost(request)
+            broker = f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
         database = request.getfixturevalue("pg_database")
-        env.update(PENPOST_DATABASE_URL=database, PENPOST_BROKER_URL="redis://127.0.0.1:6379/5")
-        penpost("shops", "--help", env=env)
+        env.update(PENPOST_DATABASE_URL=database, PENPOST_BROKER_URL=broker)
         processes.append(penpost("serve", "--port", str(port), "--no-worker", env=env,
                                  background=True))
         processes.append(penpost("worker", "--concurrency", "2", env=env, background=True))
@@ -121,6 +134,25 @@ def service(request, tmp_path: Path) -> Iterator[Service]:
     finally:
         for process in processes:
             stop(process)
+
+
+def _rabbit_vhost(request) -> str:
+    """A fresh RabbitMQ virtual host for one test (deleted afterwards), so no message of
+    another run is consumed; the default vhost when rabbitmqctl is not at hand."""
+    import shutil
+
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
+        return ""
+    name = f"penpost-{os.getpid()}-{int(time.monotonic() * 1000)}"
+    made = subprocess.run([ctl, "add_vhost", name], capture_output=True, timeout=60)
+    if made.returncode != 0:
+        return ""
+    subprocess.run([ctl, "set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
+                   capture_output=True, timeout=60, check=True)
+    request.addfinalizer(lambda: subprocess.run([ctl, "delete_vhost", name],
+                                                capture_output=True, timeout=60))
+    return name
 
 
 def _healthy(url: str) -> bool:
