@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 OUT ?= out/demo
-DEB_PACKAGES := tesseract-ocr tesseract-ocr-deu tesseract-ocr-eng poppler-utils
+DEB_PACKAGES := tesseract-ocr tesseract-ocr-deu tesseract-ocr-eng poppler-utils chromium
 
 .PHONY: demo test bench lint venv dev debs clean
 
@@ -28,7 +28,8 @@ $(VENV)/.bench: pyproject.toml $(VENV)/.dev
 venv: $(VENV)/.installed
 dev: $(VENV)/.dev
 
-# Debian packages the tests need (OCR, PDF rasterising); installed only when missing.
+# Debian packages the tests need (OCR, PDF rasterising, a browser for the page tests);
+# installed only when missing.
 debs:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -53,6 +53,8 @@ class JobRequest(JobSpec):
             raise ValueError("give exactly one of 'message', 'template' or 'template_name'")
         if self.fields and self.message is not None:
             raise ValueError("'fields' are only used with a template")
+        if self.delivery == "envelope" and self.recipient is None:
+            raise ValueError("delivery 'envelope' needs a 'recipient' to write on it")
         return self
 
 
@@ -74,6 +76,9 @@ class JobPatch(BaseModel):
     x_height_mm: float | None = Field(default=None, gt=0.5, le=10.0)
     recipient: Address | None = None
     sender: Address | None = None
+    ink: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{0,39}$")
+    delivery: Literal["label", "envelope", "none"] | None = None
+    envelope: str | None = Field(default=None, max_length=20)
 
 
 class Reason(BaseModel):

@@ -154,6 +154,27 @@ def worker(concurrency: int = typer.Option(2, help="render processes"),
     raise typer.Exit(worker_command(concurrency, queues))
 
 
+@app.command()
+def station(name: str = typer.Option(..., "--name", help="station name, e.g. S1"),
+            port: str | None = typer.Option(None, "--port", help="serial port or pyserial URL"),
+            profile: str = typer.Option(DEFAULT_PROFILE, "--profile", "-p",
+                                        help="machine profile name or TOML file"),
+            simulate: bool = typer.Option(False, "--simulate", help="plot on a simulated GRBL"),
+            time_scale: float = typer.Option(1.0, help="simulator: wall s per simulated s"),
+            pen: str = typer.Option("blue-black", help="colour of the loaded pen"),
+            ink_capacity_m: float = typer.Option(500.0, help="metres of line a pen writes"),
+            terminal: bool = typer.Option(True, help="take operator keys from this terminal"),
+            cards: int | None = typer.Option(None, help="stop after this many cards")) -> None:
+    """Run a plotter station: take approved cards from the queue and plot them."""
+    from jobs.station import StationConfig, station_command
+
+    if not simulate and not port:
+        _fail("give --port PORT or --simulate")
+    config = StationConfig(name=name, profile=profile, port=port, simulate=simulate,
+                           time_scale=time_scale, pen_colour=pen, ink_capacity_m=ink_capacity_m)
+    raise typer.Exit(station_command(config, terminal=terminal, cards=cards))
+
+
 def _add_groups() -> None:
     from jobs.servicecli import shops_app
 

@@ -201,3 +201,62 @@ def make_engine(url: str) -> Engine:
 def make_sessionmaker(engine: Engine) -> sessionmaker:
     """Sessions that keep loaded values after commit (answers are built after it)."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+class Station(Base):
+    """A plotter station: its machine, its pen and what it is doing (written by the
+    station process, read by the operator page)."""
+
+    __tablename__ = "stations"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    profile: Mapped[str] = mapped_column(String(200))
+    port: Mapped[str] = mapped_column(String(300))
+    online: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(30), default="offline")
+    message: Mapped[str | None] = mapped_column(Text)  # what the operator is asked to do
+    current_job_id: Mapped[str | None] = mapped_column(String(40))
+    pen_colour: Mapped[str] = mapped_column(String(40), default="blue-black")
+    ink_capacity_mm: Mapped[float] = mapped_column(Float, default=500_000.0)
+    ink_used_mm: Mapped[float] = mapped_column(Float, default=0.0)
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StationCommand(Base):
+    """An operator's command to a station (load done, pause, abort, …), taken once."""
+
+    __tablename__ = "station_commands"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    station: Mapped[str] = mapped_column(ForeignKey("stations.name"), index=True)
+    command: Mapped[str] = mapped_column(String(30))
+    job_id: Mapped[str | None] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class User(Base):
+    """A person at the pages (operator or approver); not a shop's API key."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(20))  # operator, approver or admin
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebSession(Base):
+    """A logged-in browser: the cookie's token stored hashed, with its CSRF token."""
+
+    __tablename__ = "web_sessions"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

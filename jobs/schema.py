@@ -76,6 +76,13 @@ class JobSpec(BaseModel):
     recipient: Address | None = None
     sender: Address | None = None
     coupon: Coupon | None = None
+    ink: str = Field(default="blue-black", pattern=r"^[a-z][a-z0-9-]{0,39}$",
+                     description="pen colour the card is written in (the station asks for it)")
+    delivery: Literal["label", "envelope", "none"] = Field(
+        default="label", description="how the address reaches the envelope: a printed label, "
+                                     "an envelope written by the plotter after the card, or none")
+    envelope: str = Field(default="c6", max_length=20,
+                          description="envelope format for delivery 'envelope'")
 
     @model_validator(mode="after")
     def _message_or_template(self) -> JobSpec:
@@ -87,6 +94,8 @@ class JobSpec(BaseModel):
             raise ValueError("'template' is empty")
         if self.fields and self.template is None:
             raise ValueError("'fields' are only used with a 'template'")
+        if self.delivery == "envelope" and self.recipient is None:
+            raise ValueError("delivery 'envelope' needs a 'recipient' to write on it")
         return self
 
     @field_validator("fields")

@@ -1,0 +1,274 @@
+"""The station over a real pty with the simulated GRBL: cards plotted in queue order after
+the operator loads stock, abort mid-card (interrupted, pen up, never plotted), spoiled and
+reprinted, pen changes, a lost controller, stations going offline, and the terminal
+station driven through a pseudo-terminal."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from sqlalchemy import select as sql_select
+
+from cards.formats import card_format
+from jobs import plotqueue
+from jobs.db import Transition
+from jobs.station import Station, StationConfig, stroke_end_lines
+from plotter.gcode import read_strokes
+from plotter.profile import load_profile
+from plotter.simulator import Faults, SimulatedGrbl
+from plotter.transform import machine_to_card
+
+BODY = {"message": "Es tut uns leid.", "font": "tech", "card": "a6-landscape"}
+DEADLINE_S = 60
+
+
+def wait_until(check, what: str):
+    end = time.monotonic() + DEADLINE_S
+    while time.monotonic() < end:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def approved(make_store):
+    """A store with a shop; ``approve(n, **body)`` submits, renders and approves n jobs."""
+    store = make_store()
+    shop = store.create_shop("Laden")[0]
+
+    def approve(n: int = 1, **body) -> list[str]:
+        ids = []
+        for i in range(n):
+            job = store.submit(shop, {**BODY, "seed": len(ids) + i + 1, **body}).job
+            store.approve(shop.id, job.id, "approver")
+            ids.append(job.id)
+        return ids
+
+    return store, approve
+
+
+def moves(store, job_id: str) -> list[tuple[str, str]]:
+    with store.session() as s:
+        rows = s.scalars(sql_select(Transition).where(Transition.job_id == job_id)
+                         .order_by(Transition.id))
+        return [(r.from_state, r.to_state) for r in rows][4:]  # after received…queued
+
+
+def start(station: Station, **run) -> threading.Thread:
+    station.connect()
+    thread = threading.Thread(target=station.run, kwargs=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_cards_are_plotted_in_queue_order_after_loading(approved):
+    store, approve = approved
+    ids = approve(2)
+    sim = SimulatedGrbl(load_profile("grbl-servo")).start()
+    station = Station(store, StationConfig("S1", simulate=True), say=lambda _: None,
+                      simulator=sim)
+    thread = start(station, cards=2)
+    wait_until(lambda: plotqueue.station(store, "S1").status == "waiting_load", "load prompt")
+    assert plotqueue.station(store, "S1").current_job_id == ids[0]
+    assert store.job(None, ids[0]).state == "queued"  # nothing moves before the stock is in
+    plotqueue.post_command(store, "S1", "load_done", "operator")
+    wait_until(lambda: plotqueue.station(store, "S1").current_job_id == ids[1]
+               and plotqueue.station(store, "S1").status == "waiting_load", "the second prompt")
+    assert store.job(None, ids[0]).state == "plotted"
+    plotqueue.post_command(store, "S1", "load_done", "operator")
+    thread.join(DEADLINE_S)
+    assert [store.job(None, j).state for j in ids] == ["plotted", "plotted"]
+    for job_id in ids:
+        assert moves(store, job_id) == [("queued", "plotting"), ("plotting", "plotted")]
+    # the paper holds exactly the strokes of the two cards' G-code
+    card = card_format("a6-landscape")
+    profile = load_profile("grbl-servo")
+    expected = []
+    for job_id in ids:
+        job = store.job(None, job_id)
+        gcode = store.artifact_path(store.artifacts(job)["card.gcode"]).read_text()
+        expected += read_strokes(gcode, profile, card.width_mm, card.height_mm).strokes
+    drawn = [machine_to_card(s[:, :2], profile, card.width_mm, card.height_mm)
+             for s in sim.strokes()]
+    assert len(drawn) == len(expected)
+    assert max(float(np.abs(a - b).max()) for a, b in zip(drawn, expected, strict=True)) < 0.01
+    row = plotqueue.station(store, "S1")
+    assert row.progress["outcome"] == "plotted"
+    assert row.progress["strokes_done"] == row.progress["strokes_total"] > 10
+    ink = sum(store.job(None, j).ink_mm for j in ids)
+    assert row.ink_used_mm == pytest.approx(ink)
+    station.close()
+    assert plotqueue.station(store, "S1").status == "offline"
+
+
+def test_abort_mid_card_interrupts_lifts_the_pen_and_spoiled_cards_are_reprinted(approved):
+    store, approve = approved
+    (job_id,) = approve(1)
+    sim = SimulatedGrbl(load_profile("grbl-servo"), time_scale=0.02).start()
+    station = Station(store, StationConfig("S1", simulate=True), say=lambda _: None,
+                      simulator=sim)
+    thread = start(station, cards=2)
+    plotqueue.post_command(store, "S1", "load_done", "operator")
+    wait_until(lambda: (plotqueue.station(store, "S1").progress or {}).get("acked", 0) > 40,
+               "the plot to get going")
+    assert store.job(None, job_id).state == "plotting"
+    plotqueue.post_command(store, "S1", "abort", "operator")
+    wait_until(lambda: store.job(None, job_id).state == "interrupted", "the abort")
+    assert not sim.pen_down
+    row = wait_until(lambda: (r := plotqueue.station(store, "S1")).status == "interrupted" and r,
+                     "the station to show the interruption")
+    assert "mark it spoiled" in row.message and row.current_job_id == job_id
+    assert "abort" in store.job(None, job_id).error
+    # never retried by itself: the station waits for other cards, the job stays interrupted
+    assert plotqueue.queue_of(store, "S1") == []
+    plotqueue.post_command(store, "S1", "spoiled", "operator", job_id)
+    wait_until(lambda: store.job(None, job_id).state == "queued", "the reprint to be queued")
+    plotqueue.post_command(store, "S1", "load_done", "operator")
+    thread.join(DEADLINE_S)
+    assert store.job(None, job_id).state == "plotted"
+    assert moves(store, job_id) == [("queued", "plotting"), ("plotting", "interrupted"),
+                                    ("interrupted", "queued"), ("queued", "plotting"),
+                                    ("plotting", "plotted")]
+    station.close()
+
+
+def test_a_card_in_another_colour_asks_for_a_pen_change(approved):
+    store, approve = approved
+    (job_id,) = approve(1, ink="red")
+    station = Station(store, StationConfig("S1", simulate=True, time_scale=0.0),
+                      say=lambda _: None)
+    thread = start(station, cards=1)
+    row = wait_until(lambda: (r := plotqueue.station(store, "S1")).status == "pen_change" and r,
+                     "the pen change prompt")
+    assert "red" in row.message
+    plotqueue.post_command(store, "S1", "load_done", "operator")  # ignored until the pen is in
+    plotqueue.post_command(store, "S1", "pen_changed", "operator")
+    wait_until(lambda: plotqueue.station(store, "S1").status == "waiting_load", "load prompt")
+    plotqueue.post_command(store, "S1", "load_done", "operator")
+    thread.join(DEADLINE_S)
+    assert store.job(None, job_id).state == "plotted"
+    assert plotqueue.station(store, "S1").pen_colour == "red"
+    station.close()
+
+
+def test_a_nearly_dry_pen_is_changed_before_the_card(approved):
+    store, approve = approved
+    (job_id,) = approve(1)
+    ink = store.job(None, job_id).ink_mm
+    station = Station(store, StationConfig("S1", simulate=True, time_scale=0.0,
+                                           ink_capacity_m=ink / 1000 * 1.5),
+                      say=lambda _: None)
+    station.connect()
+    plotqueue.update_station(store, "S1", ink_used_mm=ink)
+    thread = threading.Thread(target=station.run, kwargs={"cards": 1}, daemon=True)
+    thread.start()
+    row = wait_until(lambda: (r := plotqueue.station(store, "S1")).status == "pen_change" and r,
+                     "the pen change prompt")
+    assert "the pen has written" in row.message
+    plotqueue.post_command(store, "S1", "pen_changed", "operator")
+    wait_until(lambda: plotqueue.station(store, "S1").status == "waiting_load", "load prompt")
+    plotqueue.post_command(store, "S1", "load_done", "operator")
+    thread.join(DEADLINE_S)
+    assert plotqueue.station(store, "S1").ink_used_mm == pytest.approx(ink)
+    station.close()
+
+
+def test_a_lost_controller_interrupts_the_card_and_keeps_the_queue(approved):
+    store, approve = approved
+    ids = approve(2)
+    sim = SimulatedGrbl(load_profile("grbl-servo"),
+                        faults=Faults(disconnect_after_lines=60)).start()
+    station = Station(store, StationConfig("S1", simulate=True, reply_timeout_s=2),
+                      say=lambda _: None, simulator=sim)
+    thread = start(station, cards=2)
+    plotqueue.post_command(store, "S1", "load_done", "operator")
+    wait_until(lambda: plotqueue.station(store, "S1").status == "offline", "the lost plotter")
+    job = store.job(None, ids[0])
+    assert job.state == "interrupted" and "disconnected" in job.error
+    assert [j.id for j in plotqueue.queue_of(store, "S1")] == [ids[1]]  # the queue stays
+    station.stop.set()
+    thread.join(DEADLINE_S)
+    station.close()
+    assert store.job(None, ids[1]).state == "queued" and store.job(None, ids[1]).station is None
+
+
+def test_two_stations_never_claim_one_card_and_offline_hands_back(approved):
+    store, approve = approved
+    ids = approve(3)
+    for name in ("S1", "S2"):
+        plotqueue.register_station(store, name, profile="grbl-servo", port="none")
+    first = plotqueue.claim_next(store, "S1")
+    second = plotqueue.claim_next(store, "S2")
+    assert (first.id, second.id) == (ids[0], ids[1])
+    assert plotqueue.claim_next(store, "S1").id == ids[0]  # its own claim comes first again
+    assert plotqueue.go_offline(store, "S1") == 1
+    assert store.job(None, ids[0]).station is None
+    assert moves(store, ids[0])[-1] == ("queued", "queued")
+
+
+def test_stroke_end_lines_count_the_strokes_of_the_gcode(approved):
+    store, approve = approved
+    (job_id,) = approve(1)
+    job = store.job(None, job_id)
+    gcode = store.artifact_path(store.artifacts(job)["card.gcode"]).read_text()
+    for name in ("grbl-servo", "grbl-z"):
+        profile = load_profile(name)
+        if name == "grbl-z":
+            from jobs.render import plotter_output
+            from plotter.svgread import read_svg
+
+            drawing = read_svg(store.artifact_path(store.artifacts(job)["card.svg"]))
+            gcode = plotter_output(drawing, profile)[1]
+        ends = stroke_end_lines(gcode, profile)
+        card = card_format("a6-landscape")
+        assert len(ends) == len(read_strokes(gcode, profile, card.width_mm, card.height_mm).strokes)
+        assert ends == sorted(ends)
+
+
+@pytest.mark.slow
+def test_terminal_station_through_a_pseudo_terminal(approved, tmp_path):
+    store, approve = approved
+    (job_id,) = approve(1)
+    env = {**os.environ, "PENPOST_DATA_DIR": str(store.settings.data_dir)}
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jobs.cli", "station", "--name", "T1", "--simulate",
+         "--time-scale", "0", "--cards", "1"], stdin=follower, stdout=follower,
+        stderr=follower, env=env, close_fds=True)
+    os.close(follower)
+    seen = b""
+
+    def read_until(text: bytes) -> None:
+        nonlocal seen
+        end = time.monotonic() + DEADLINE_S
+        while text not in seen:
+            assert time.monotonic() < end, f"no {text!r} in {seen.decode(errors='replace')}"
+            ready, _, _ = select.select([leader], [], [], 0.5)
+            if ready:
+                try:
+                    seen += os.read(leader, 4096)
+                except OSError:
+                    break
+
+    try:
+        read_until(b"press Enter")
+        assert job_id.encode() in seen
+        os.write(leader, b"\n")
+        read_until(b"plotted in")
+        assert process.wait(timeout=DEADLINE_S) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(leader)
+    assert store.job(None, job_id).state == "plotted"
+    assert moves(store, job_id) == [("queued", "plotting"), ("plotting", "plotted")]
