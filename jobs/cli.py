@@ -10,7 +10,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from jobs.render import DEFAULT_PROFILE, render_job, resolve_profile, write_outputs
+from jobs.render import (
+    DEFAULT_PROFILE,
+    render_companions,
+    render_job,
+    resolve_profile,
+    write_outputs,
+)
 from jobs.schema import JobError, load_job
 
 app = typer.Typer(help="penpost: handwritten apology cards, written by a pen plotter.",
@@ -32,13 +38,15 @@ def render(job: Path = typer.Argument(..., help="job file (JSON)"),
            dpi: int = typer.Option(300, help="preview resolution, dots per inch"),
            profile: str = typer.Option(DEFAULT_PROFILE, "--profile", "-p",
                                        help="machine profile name or TOML file")) -> None:
-    """Render a job file to OUT/card.svg, card.png, card.gcode and job.json (with its seed)."""
+    """Render a job file to OUT/card.svg, card.png, card.gcode, preview.pdf and job.json
+    (with its seed); with delivery 'envelope' also envelope.svg and envelope.gcode."""
     try:
         rendered = render_job(load_job(job), dpi=dpi, profile=profile)
+        files = {**rendered.files, **render_companions(rendered, profile=profile)}
     except JobError as error:
         _fail(f"{job}: {error}")
         return
-    write_outputs(rendered.files, out)
+    write_outputs(files, out)
     console.print(f"{out}/card.svg: {rendered.summary()}", highlight=False)
 
 

@@ -14,6 +14,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from cards.address import AddressError, PostalAddress, address_lines
+from cards.envelope import (
+    AddressTooLongError,
+    EnvelopeLayout,
+    UnknownEnvelopeFormatError,
+    envelope_format,
+    layout_envelope,
+)
 from cards.formats import UnknownCardFormatError, card_format
 from cards.layout import (
     CardLayout,
@@ -23,11 +31,11 @@ from cards.layout import (
     fit_text,
     layout_card,
 )
-from cards.preview import render_png
+from cards.preview import render_pdf, render_png
 from fonts.catalog import UnknownFontError, load_font
 from fonts.charset import UnsupportedCharactersError, normalize_text
 from fonts.variation import Variation
-from jobs.schema import MAX_SEED, JobError, JobSpec
+from jobs.schema import MAX_SEED, Address, JobError, JobSpec
 from plotter.drawing import Drawing
 from plotter.gcode import BedLimitError, read_program, write_gcode
 from plotter.optimize import optimize
@@ -121,7 +129,84 @@ def validate_job(spec: JobSpec) -> float:
         raise JobError(f"message: {error}") from None
     except ValueError as error:
         raise JobError(str(error)) from None
+    address_block(spec, "recipient")
+    address_block(spec, "sender")
+    if spec.delivery == "envelope":
+        layout_envelope_for(spec if spec.seed is not None else spec.model_copy(update={"seed": 0}))
     return x_height_mm
+
+
+def postal(address: Address) -> PostalAddress:
+    """The address model of the printed companions for a job's address."""
+    return PostalAddress(name=address.name, company=address.company,
+                         street_lines=tuple(address.street_lines), postcode=address.postcode,
+                         city=address.city, region=address.region, country=address.country)
+
+
+def address_block(spec: JobSpec, role: str = "recipient") -> list[str]:
+    """The recipient's (or sender's) address as printed lines, formatted for its country
+    and, abroad, with the destination country in the sender's language; a malformed
+    address is a :class:`JobError` naming the field and the rule."""
+    address = spec.recipient if role == "recipient" else spec.sender
+    if address is None:
+        return []
+    sender_country = spec.sender.country if spec.sender is not None else "DE"
+    try:
+        return address_lines(postal(address), sender_country=sender_country, role=role)
+    except AddressError as error:
+        raise JobError(_address_message(error, role)) from None
+
+
+def _address_message(error: AddressError, role: str) -> str:
+    field = getattr(error, "field", None)
+    return f"{role}.{field}: {error}" if field else f"{role}: {error}"
+
+
+def layout_envelope_for(spec: JobSpec) -> EnvelopeLayout | None:
+    """The handwritten envelope of a job with delivery 'envelope' (same font, variation
+    and seed as its card), or None; problems are :class:`JobError` s naming them."""
+    if spec.delivery != "envelope":
+        return None
+    assert spec.seed is not None
+    try:
+        envelope = envelope_format(spec.envelope)
+    except UnknownEnvelopeFormatError as error:
+        raise JobError(f"envelope: {error}") from None
+    recipient = address_block(spec, "recipient")
+    sender = address_block(spec, "sender")
+    try:
+        return layout_envelope(recipient, sender, load_font(spec.font), envelope,
+                               seed=spec.seed, variation=Variation(strength=spec.variation),
+                               font_name=spec.font)
+    except AddressTooLongError as error:
+        raise JobError(f"{error.role}: {error}") from None
+    except UnsupportedCharactersError as error:
+        raise JobError(f"recipient: {error}") from None
+
+
+def render_companions(rendered: RenderedCard, *, profile: str | MachineProfile = DEFAULT_PROFILE
+                      ) -> dict[str, bytes]:
+    """The files that go with a rendered card: the preview PDF (the card at true size,
+    and the envelope or the label address on page 2), and for delivery 'envelope' the
+    envelope's SVG and G-code, plotted after the card."""
+    spec = rendered.spec
+    machine = resolve_profile(profile)
+    files: dict[str, bytes] = {}
+    envelope = layout_envelope_for(spec)
+    envelope_drawing = None
+    if envelope is not None:
+        envelope_drawing, gcode, _ = plotter_output(envelope.drawing, machine)
+        files["envelope.svg"] = envelope_drawing.to_svg(
+            title=f"penpost envelope, seed {spec.seed}").encode("utf-8")
+        files["envelope.gcode"] = gcode.encode("ascii")
+    lines = address_block(spec) if spec.delivery == "label" else []
+    try:
+        files["preview.pdf"] = render_pdf(rendered.drawing, address_lines=lines or None,
+                                          envelope=envelope_drawing,
+                                          title=f"penpost card, seed {spec.seed}")
+    except ValueError as error:  # the label font lacks a character of the address
+        raise JobError(f"recipient: {error}") from None
+    return files
 
 
 def resolve_profile(profile: str | MachineProfile) -> MachineProfile:

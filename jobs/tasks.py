@@ -18,7 +18,7 @@ from celery import Celery
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
-from jobs.render import render_job, write_outputs
+from jobs.render import render_companions, render_job, write_outputs
 from jobs.schema import JobError, parse_job
 from jobs.settings import Settings, load_settings
 from jobs.states import State
@@ -88,26 +88,10 @@ def worker_store() -> Store:
         return _store
 
 
-def address_lines(address: dict | None) -> list[str]:
-    """Lines of a recipient address for the preview's second page."""
-    if not address:
-        return []
-    from cards.address import PostalAddress
-    from cards.address import address_lines as format_lines
-
-    postal = PostalAddress(name=address["name"], company=address.get("company"),
-                           street_lines=tuple(address.get("street_lines", ())),
-                           postcode=address.get("postcode", ""), city=address.get("city", ""),
-                           region=address.get("region"), country=address.get("country", "DE"))
-    return format_lines(postal)
-
-
 def render_stored_job(store: Store, job_id: str, revision: int) -> str:
     """Render revision ``revision`` of a stored job into its artifacts and move it to
     rendered (or failed, with the reason). Returns what happened: ``rendered``,
     ``failed`` or ``stale`` (the job moved on; nothing done)."""
-    from cards.preview import render_pdf
-
     job = store.job(None, job_id)
     if job.revision != revision or job.state != State.RECEIVED.value:
         return "stale"
@@ -115,18 +99,10 @@ def render_stored_job(store: Store, job_id: str, revision: int) -> str:
     try:
         spec = parse_job(job.request)
         rendered = render_job(spec, dpi=settings.preview_dpi, profile=settings.profile)
-        recipient = job.request.get("recipient")
-        try:
-            lines = address_lines(recipient)
-        except ValueError:  # an address the formatter refuses still shows as given
-            lines = [recipient["name"], *recipient["street_lines"],
-                     f"{recipient.get('postcode', '')} {recipient['city']}".strip()]
-        pdf = render_pdf(rendered.drawing, address_lines=lines or None,
-                         title=f"penpost {job_id} revision {revision}")
+        files = {**rendered.files, **render_companions(rendered, profile=settings.profile)}
     except JobError as error:
         store.fail_render(job_id, revision, str(error))
         return "failed"
-    files = {**rendered.files, "preview.pdf": pdf}
     out = settings.artifacts_dir / job_id / f"r{revision}"
     paths: dict[str, Path] = {p.name: p for p in write_outputs(files, out)}
     ok = store.finish_render(job_id, revision, paths, rendered.plot_seconds,

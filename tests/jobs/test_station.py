@@ -272,3 +272,30 @@ def test_terminal_station_through_a_pseudo_terminal(approved, tmp_path):
         os.close(leader)
     assert store.job(None, job_id).state == "plotted"
     assert moves(store, job_id) == [("queued", "plotting"), ("plotting", "plotted")]
+
+
+def test_the_envelope_follows_its_card_with_its_own_prompt(approved):
+    store, approve = approved
+    recipient = {"name": "Erika Müller", "street_lines": ["Hauptstraße 12"],
+                 "postcode": "10115", "city": "Berlin"}
+    (job_id,) = approve(1, recipient=recipient, delivery="envelope")
+    sim = SimulatedGrbl(load_profile("grbl-servo")).start()
+    station = Station(store, StationConfig("S1", simulate=True), say=lambda _: None,
+                      simulator=sim)
+    thread = start(station, cards=1)
+    wait_until(lambda: plotqueue.station(store, "S1").status == "waiting_load", "card prompt")
+    plotqueue.post_command(store, "S1", "load_done", "operator")
+    row = wait_until(lambda: (r := plotqueue.station(store, "S1")).status == "waiting_load"
+                     and "envelope" in (r.message or "") and r, "the envelope prompt")
+    assert "c6 envelope" in row.message
+    assert store.job(None, job_id).state == "plotted"
+    plotqueue.post_command(store, "S1", "load_done", "operator")
+    thread.join(DEADLINE_S)
+    job = store.job(None, job_id)
+    card = card_format("a6-landscape")
+    profile = load_profile("grbl-servo")
+    card_strokes = read_strokes(store.artifact_path(store.artifacts(job)["card.gcode"]).read_text(),
+                                profile, card.width_mm, card.height_mm).strokes
+    assert len(sim.strokes()) > len(card_strokes)  # the envelope was written after the card
+    assert plotqueue.station(store, "S1").progress["what"] == "envelope"
+    station.close()

@@ -245,3 +245,43 @@ def test_keys_are_stored_hashed_and_can_be_revoked(store):
     assert store.revoke_key(shop.id, key[:10]) == 1
     assert store.authenticate(key) is None
     assert store.authenticate("pp_nonsense") is None
+
+
+ADDRESS = {"name": "Erika Müller", "street_lines": ["Hauptstraße 12"], "postcode": "10115",
+           "city": "Berlin", "country": "DE"}
+
+
+def test_malformed_addresses_name_the_field_and_the_rule(store, shop):
+    with pytest.raises(JobError, match=r"recipient.postcode: .*'1234'.*postal code format of DE"):
+        store.submit(shop, {**BODY, "recipient": {**ADDRESS, "postcode": "1234"}})
+    with pytest.raises(JobError, match=r"sender.postcode"):
+        store.submit(shop, {**BODY, "recipient": ADDRESS,
+                            "sender": {**ADDRESS, "country": "AT", "postcode": "123456"}})
+    assert count_jobs(store) == 0
+
+
+def test_a_handwritten_envelope_is_rendered_with_the_card(store, shop):
+    from cards.preview import pdf_strokes
+
+    sender = {"name": "Blumenladen Sonnenschein", "street_lines": ["Gartenweg 3"],
+              "postcode": "1010", "city": "Wien", "country": "AT"}
+    job = store.submit(shop, {**BODY, "recipient": ADDRESS, "sender": sender,
+                              "delivery": "envelope", "envelope": "dl"}).job
+    job = store.job(None, job.id)
+    assert job.state == "rendered", job.error
+    artifacts = store.artifacts(job)
+    assert {"envelope.gcode", "envelope.svg", "preview.pdf"} <= set(artifacts)
+    pdf = store.artifact_path(artifacts["preview.pdf"]).read_bytes()
+    import io
+
+    from pypdf import PdfReader
+
+    pages = PdfReader(io.BytesIO(pdf)).pages
+    assert len(pages) == 2
+    assert float(pages[1].mediabox.width) == pytest.approx(220 / 25.4 * 72, abs=0.05)  # DL
+    assert len(pdf_strokes(pdf, page=1)) > 20
+    with pytest.raises(JobError, match="envelope: .*c99"):
+        store.submit(shop, {**BODY, "recipient": ADDRESS, "delivery": "envelope",
+                            "envelope": "c99"})
+    with pytest.raises(JobError, match="needs a 'recipient'"):
+        store.submit(shop, {**BODY, "delivery": "envelope"})
