@@ -17,7 +17,9 @@ the controller:
 - a record of what it drew: pen-down strokes in machine mm, plus a log of buffer levels
   and planner starvation (the planner ran empty while G-code was still to come);
 - fault injection (:class:`Faults`): ``error:N`` at line K, an alarm at line K, a
-  disconnect after K lines, slow replies, dropped replies.
+  disconnect after K lines, slow replies, dropped replies; and the machine's feed hold and
+  cycle start buttons (:meth:`SimulatedGrbl.press_feed_hold`,
+  :meth:`SimulatedGrbl.press_cycle_start`).
 
 Time: ``time_scale`` is wall seconds per simulated second (1 = real time, 0.1 = ten times
 faster). ``time_scale=0`` runs in *virtual time*: the host is taken as infinitely fast,
@@ -26,11 +28,25 @@ sync, a dwell) or for bytes still on the wire, or when no line has come for
 ``idle_grace_s`` wall seconds (the host is waiting for the machine, e.g. at the end of a
 card). After a reply, with nothing left to read, the clock waits up to ``host_wait_s`` wall
 seconds for the host's next bytes. So a run gives the same simulated timing whatever the
-wall clock does, unless the host stalls longer than that.
+wall clock does, unless the host stalls longer than that. In virtual time the host's flow
+control is not watched but assumed: ``host_budget_bytes`` is how many unanswered bytes it
+keeps in flight (127 for character counting, 0 for send-and-wait), and a line is taken to
+leave the host as soon as the replies it waited for reached it.
+
+Reply latency: ``reply_latency_s`` (simulated seconds, default 0) delays everything the
+controller sends on its way to the host, as a USB-serial adapter does: an FTDI FT232R
+holds received bytes up to its latency timer (16 ms by default, 1 ms when tuned), a CH340
+some 1 to 2 ms, the Arduino Uno's 16U2 about 1 ms. Send-and-wait pays it once per line;
+character counting hides it behind the lines already in the receive buffer. In virtual
+time the host's next line is sent that much after the reply it waited for; at a time
+scale the bytes reach the pty ``reply_latency_s * time_scale`` wall seconds late.
 
 Not modelled: arcs (G2/G3), G10/G28/G30/G53/G92, jogging, overrides, homing, M0/M1
 (answered ``error:20`` or ``error:3``); a feed hold stops at once instead of decelerating,
-and the block resumes from rest; Z has no soft limit. Units: machine mm, mm/min for
+and the block resumes from rest; a block's speed profile is fixed once it starts (GRBL
+re-plans the running block when a new one arrives, ``st_update_plan_block_parameters``),
+so a block that starts alone counts as a starvation even where GRBL would have kept its
+speed — at a program's first move, say; Z has no soft limit. Units: machine mm, mm/min for
 feeds, seconds.
 """
 
@@ -169,9 +185,13 @@ class SimulatedGrbl:
     def __init__(self, profile: MachineProfile, *, time_scale: float = 0.0,
                  baud: int | None = None, settings: dict[int, float] | None = None,
                  faults: Faults | None = None, idle_grace_s: float = 0.2,
-                 host_wait_s: float = 0.05, host_budget_bytes: int = RX_BUFFER_BYTES - 1) -> None:
+                 host_wait_s: float = 0.05, host_budget_bytes: int = RX_BUFFER_BYTES - 1,
+                 reply_latency_s: float = 0.0) -> None:
         if time_scale < 0:
             raise ValueError(f"time_scale must be >= 0, got {time_scale}")
+        if reply_latency_s < 0:
+            raise ValueError(f"reply_latency_s must be >= 0, got {reply_latency_s}")
+        self.reply_latency_s = reply_latency_s
         self.profile = profile
         self.time_scale = time_scale
         self.baud = baud or profile.baud
@@ -200,8 +220,10 @@ class SimulatedGrbl:
         self.port = os.ttyname(slave)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._out = bytearray()
-        self._delayed: deque[tuple[float, bytes]] = deque()
+        self._out = bytearray()  # replies ready to go, in order
+        self._delayed: deque[tuple[float, bytes]] = deque()  # slow replies: (wall s, bytes)
+        self._adapter: deque[tuple[float, bytes]] = deque()  # in the USB adapter: (wall s, bytes)
+        self._tx = bytearray()  # on the wire to the host, not yet taken by the pty
         self.now = 0.0  # simulated seconds
         self._wall0 = 0.0
         self._serial_free = 0.0  # when the wire is free for the next incoming byte
@@ -276,6 +298,19 @@ class SimulatedGrbl:
         with self._lock:
             return self._state()
 
+    # --- the machine's buttons ----------------------------------------------------------
+
+    def press_feed_hold(self) -> None:
+        """The feed hold button on the machine (GRBL's hold pin): the same as ``!``, but
+        not from the host, which learns of it from the next status report."""
+        with self._lock:
+            self._feed_hold()
+
+    def press_cycle_start(self) -> None:
+        """The cycle start button (GRBL's cycle start pin): the same as ``~``."""
+        with self._lock:
+            self._resume()
+
     # --- the controller thread -------------------------------------------------------
 
     def _run(self) -> None:
@@ -292,13 +327,17 @@ class SimulatedGrbl:
 
     def _tick_realtime(self) -> None:
         with self._lock:
-            t = (time.monotonic() - self._wall0) / self.time_scale
-            self._advance(t)
-            wait = 0.01
-            if self._current is not None:
-                wait = min(wait, max(0.0, (self._current_end - self.now) * self.time_scale))
+            self._advance((time.monotonic() - self._wall0) / self.time_scale)
+            # wake for the next step end or line arrival, or a reply would lag up to the
+            # poll interval (0.2 simulated s at a time scale of 0.05)
+            wait = min(0.01, max(0.0, (self._next_event() - self.now) * self.time_scale))
+            if self._adapter:
+                wait = min(wait, max(0.0, self._adapter[0][0] - time.monotonic()))
         self._wait_input(wait)
         with self._lock:
+            # bring the clock up to now first, so that what arrived is stamped when it
+            # arrived, not when the last tick began
+            self._advance((time.monotonic() - self._wall0) / self.time_scale)
             self._read_input()
             self._flush_output()
 
@@ -342,7 +381,7 @@ class SimulatedGrbl:
         if master is None:
             time.sleep(timeout)
             return
-        wants_write = [master] if self._out else []
+        wants_write = [master] if self._tx else []
         select.select([master], wants_write, [], timeout)
 
     def _read_input(self) -> None:
@@ -442,18 +481,31 @@ class SimulatedGrbl:
         if need <= 0:
             return 0.0
         i = bisect.bisect_left(self._ack_log_bytes, need)
-        return self._ack_log_s[i] if i < len(self._ack_log_s) else self.now
+        if i >= len(self._ack_log_s):
+            return self.now
+        # the reply reaches the host only after the adapter's latency
+        return self._ack_log_s[i] + self.reply_latency_s
 
     def _flush_output(self) -> None:
         now = time.monotonic()
         while self._delayed and self._delayed[0][0] <= now:
             self._out += self._delayed.popleft()[1]
+        if self._out:
+            if self.reply_latency_s > 0 and self.time_scale > 0:
+                # the USB-serial adapter passes bytes on only after its latency
+                self._adapter.append((now + self.reply_latency_s * self.time_scale,
+                                      bytes(self._out)))
+            else:
+                self._tx += self._out
+            self._out.clear()
+        while self._adapter and self._adapter[0][0] <= now:
+            self._tx += self._adapter.popleft()[1]
         master = self._master
-        if master is None or not self._out:
+        if master is None or not self._tx:
             return
         try:
-            n = os.write(master, bytes(self._out))
-            del self._out[:n]
+            n = os.write(master, bytes(self._tx))
+            del self._tx[:n]
         except BlockingIOError:
             pass  # the sender is not reading: keep it for later
 
@@ -749,6 +801,8 @@ class SimulatedGrbl:
             self._pen_changed(False)
         self.disconnected = True
         self._out.clear()
+        self._adapter.clear()
+        self._tx.clear()
         self._close_master()
 
     # --- the parser ---------------------------------------------------------------------

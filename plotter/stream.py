@@ -10,10 +10,13 @@ their sum stays within the controller's 128-byte receive buffer. Unlike send-and
 full: with segments of 0.35 mm at 50 mm/s a card needs some 144 lines a second.
 
 Events (:class:`StreamEvent`) go to one callback, so a CLI, a station and a web page can
-watch the same stream. A card that did not finish is reported ``interrupted`` with the
-reason, the line and GRBL's meaning of the code, never ``finished``; after any interrupt
-the streamer stops the machine (feed hold, soft reset, ``$X``) and lifts the pen where the
-controller still answers. Times are seconds, positions machine mm.
+watch the same stream. ``paused`` and ``resumed`` follow the controller's status reports:
+they come when a report first shows the hold (after :meth:`GrblStreamer.pause`, or a hold
+button on the machine) and when one first shows it over. A card that did not finish is
+reported ``interrupted`` with the reason, the line and GRBL's meaning of the code, never
+``finished``; after any interrupt the streamer stops the machine (feed hold, soft reset,
+``$X``) and lifts the pen where the controller still answers. Times are seconds,
+positions machine mm.
 """
 
 from __future__ import annotations
@@ -131,8 +134,10 @@ class StreamEvent:
     """Something that happened on the stream.
 
     ``kind``: connected, warning, message (``[MSG:…]``), ack (a line answered ``ok``),
-    status, paused, resumed, finished, interrupted. ``line`` is the G-code file line
-    (1-based) concerned, ``gcode`` its text; ``acked``/``total`` count the lines sent;
+    status, paused (a status report shows ``Hold`` or ``Door``: ``text`` says whether we
+    asked for it), resumed (a report shows the machine going on), finished, interrupted.
+    ``line`` is the G-code file line (1-based) concerned, ``gcode`` its text;
+    ``acked``/``total`` count the lines sent;
     ``seconds_left`` is the planner's estimate of the plot time still to run;
     ``status`` the last status report; ``reason`` says why a card was interrupted.
     """
@@ -182,11 +187,13 @@ class ControllerInfo:
 
 
 class _Interrupt(Exception):
-    def __init__(self, reason: str, index: int | None = None, lift: bool = True) -> None:
+    def __init__(self, reason: str, index: int | None = None, lift: bool = True,
+                 names_line: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.index = index
         self.lift = lift
+        self.names_line = names_line  # the reason already says "at line N (...)"
 
 
 def program_lines(text: str) -> list[tuple[int, str]]:
@@ -244,7 +251,9 @@ class GrblStreamer:
         self._write_lock = threading.Lock()
         self._closing = threading.Event()
         self._abort = threading.Event()
-        self._paused = False
+        self._paused = False  # pause() called, or a hold reported, and no resume since
+        self._pause_asked = False  # the hold is ours (pause()), not a button's
+        self._held = False  # the last status reports showed a hold: "paused" was emitted
         self._wco: tuple[float, float, float] | None = None
         self.status: Status | None = None
         self.info: ControllerInfo | None = None
@@ -454,18 +463,22 @@ class GrblStreamer:
 
     def pause(self) -> None:
         """Feed hold (``!``): the machine decelerates to a stop. A servo pen on M3 stays
-        down while held (GRBL keeps the spindle on): expect a dot."""
+        down while held (GRBL keeps the spindle on): expect a dot. The ``paused`` event
+        follows once a status report shows the hold."""
+        self._pause_asked = True
         self._write(b"!")
         self._paused = True
 
     def resume(self) -> None:
-        """Cycle start (``~``) after :meth:`pause`."""
+        """Cycle start (``~``) after :meth:`pause` or a hold button; the ``resumed`` event
+        follows once a status report shows the machine going on."""
         self._write(b"~")
-        self._paused = False
+        self._paused = self._pause_asked = False
 
     @property
     def paused(self) -> bool:
-        """Whether :meth:`pause` was called without :meth:`resume`."""
+        """Whether the machine is held: :meth:`pause` was called, or a status report
+        showed a hold (a button on the machine), and it has not gone on since."""
         return self._paused
 
     def abort(self) -> None:
@@ -505,6 +518,7 @@ class GrblStreamer:
             except (GcodeError, ValueError):
                 plan_ = None
         self._abort.clear()
+        self._held = False
         started = time.monotonic()
         total = len(lines)
         acked = 0
@@ -517,6 +531,9 @@ class GrblStreamer:
             number, code = lines[index] if index is not None and index < total else (None, None)
             pen_up = self._safe_stop() if stop.lift else False
             reason = stop.reason
+            if number is not None and not stop.names_line:
+                # every interrupt names the line, a timeout or a disconnect too
+                reason += f" at line {number} ({code!r})"
             if not pen_up:
                 reason += "; the pen may still be down: lift it by hand"
             result = StreamResult(False, stop.acked if hasattr(stop, "acked") else acked,
@@ -589,6 +606,7 @@ class GrblStreamer:
                     left = None
                     if plan_ is not None and acked:
                         left = plan_.seconds_left(lines[acked - 1][0])
+                    self._note_hold(status, acked, total, left)
                     self._emit(StreamEvent("status", acked=acked, total=total, status=status,
                                            seconds_left=left))
                 continue
@@ -603,7 +621,7 @@ class GrblStreamer:
                     code_no = int(line[6:]) if line[6:].isdigit() else 0
                     number, gcode = lines[index]
                     exc = _Interrupt(f"error:{code_no} at line {number} ({gcode!r}): "
-                                     f"{error_meaning(code_no)}", index)
+                                     f"{error_meaning(code_no)}", index, names_line=True)
                     exc.acked = acked  # type: ignore[attr-defined]
                     raise exc
                 acked += 1
@@ -616,7 +634,8 @@ class GrblStreamer:
                 code_no = int(line[6:]) if line[6:].isdigit() else 0
                 index = unacked[0][0] if unacked else (sent - 1 if sent else None)
                 where = f"at line {lines[index][0]} ({lines[index][1]!r})" if index is not None else ""
-                exc = _Interrupt(f"ALARM:{code_no} {where}: {alarm_meaning(code_no)}", index)
+                exc = _Interrupt(f"ALARM:{code_no} {where}: {alarm_meaning(code_no)}", index,
+                                 names_line=index is not None)
                 exc.acked = acked  # type: ignore[attr-defined]
                 raise exc
             if _BANNER.match(line):
@@ -627,6 +646,28 @@ class GrblStreamer:
             if line.startswith("[MSG:"):
                 self._emit(StreamEvent("message", text=line, acked=acked, total=total))
         return acked
+
+    def _note_hold(self, status: Status, acked: int, total: int, left: float | None) -> None:
+        """Emit ``paused`` when the reports first show a hold, ``resumed`` when they first
+        show the machine going on. The state, not the byte we sent, decides: a ``!`` takes
+        effect between two reports, and a hold button on the machine sends us nothing."""
+        held = status.state in ("Hold", "Door")
+        if held and not self._held:
+            self._held = self._paused = True
+            if status.state == "Door":
+                text = "safety door open"
+            elif self._pause_asked:
+                text = "feed hold"
+            else:
+                text = "feed hold on the machine (not asked for by the streamer)"
+            self._emit(StreamEvent("paused", acked=acked, total=total, seconds_left=left,
+                                   status=status, text=text))
+        elif self._held and status.state in ("Run", "Idle"):
+            # out of the hold by resume() or the machine's cycle start button; an Alarm is
+            # no resume (the interrupt that follows says what happened)
+            self._held = self._paused = self._pause_asked = False
+            self._emit(StreamEvent("resumed", acked=acked, total=total, seconds_left=left,
+                                   status=status, text="cycle start"))
 
     def _machine_busy(self) -> bool:
         """Whether the last status report says the machine still runs a card's tail (the
@@ -670,7 +711,7 @@ class GrblStreamer:
             self._drain()
             self._write(RESET)
             self._wait_banner(self.connect_timeout_s)
-            self._paused = False
+            self._paused = self._pause_asked = self._held = False
             self._command("$X")
             for line in self.pen_up_lines():
                 self._command(line)

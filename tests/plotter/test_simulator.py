@@ -164,3 +164,31 @@ def test_simulated_time_matches_planner_estimate(device):
     assert sim.log.plot_s == pytest.approx(estimate, rel=0.005)
     assert sim.log.starvations == []
     assert sim.log.overflow_bytes == 0
+
+
+@pytest.mark.parametrize("latency_s", [0.0, 0.016])
+def test_reply_latency_delays_the_next_line_of_send_and_wait(device, latency_s):
+    """Virtual time, send-and-wait: each line leaves the host when the reply to the one
+    before reached it, ``reply_latency_s`` after the controller sent it, and takes its
+    bytes' time on the wire. Modal lines only: no motion moves the clock meanwhile."""
+    sim, port = device(host_budget_bytes=0, reply_latency_s=latency_s)
+    lines = ["G21", "G90", "G17", "G94", "F600", "G1", "G0", "G90G21G17"]
+    for line in lines:
+        assert ask(port, line) == ["ok"]
+    read_s = np.array([t for t, _, _ in sim.log.levels])
+    wire_s = np.array([(len(line) + 1) * sim.byte_s for line in lines])
+    np.testing.assert_allclose(np.diff(read_s), wire_s[1:] + latency_s, rtol=1e-9)
+
+
+def test_reply_latency_at_a_time_scale_holds_replies_back(device):
+    sim, port = device(time_scale=1.0, reply_latency_s=0.05)
+    assert port.readline().strip() == b""  # the power-up banner, held back alike
+    assert port.readline().decode().strip() == BANNER
+    start = time.monotonic()
+    assert ask(port, "") == ["ok"]
+    assert time.monotonic() - start >= 0.05  # a lower bound: never early
+
+
+def test_reply_latency_must_not_be_negative():
+    with pytest.raises(ValueError, match="reply_latency_s"):
+        SimulatedGrbl(load_profile("grbl-servo"), reply_latency_s=-0.001)

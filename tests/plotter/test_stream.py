@@ -4,15 +4,14 @@ timeout (each ends interrupted with the line named and the pen up)."""
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from plotter.drawing import Drawing
-from plotter.gcode import write_gcode
+from plotter.gcode import read_program, write_gcode
+from plotter.planner import plan
 from plotter.profile import load_profile
 from plotter.simulator import Faults, SimulatedGrbl
 from plotter.stream import GrblError, GrblStreamer, StreamEvent, parse_status, program_lines
@@ -131,25 +130,80 @@ def test_parse_status_with_work_offset():
     assert later.mpos == (10.0, 0.0, 0.0)
 
 
+def _hold_events(events: list[StreamEvent]) -> list[StreamEvent]:
+    return [e for e in events if e.kind in ("paused", "resumed", "finished", "interrupted")]
+
+
 def test_pause_and_resume(plot):
-    held = threading.Event()
-    streamer_ref: list[GrblStreamer] = []
+    ref: list[GrblStreamer] = []
+    seen_paused: list[bool] = []
 
     def on_event(event: StreamEvent) -> None:
         if event.kind == "ack" and event.acked == 300:
-            streamer_ref[0].pause()
-        if event.kind == "status" and event.status.state == "Hold" and not held.is_set():
-            held.set()
-            streamer_ref[0].resume()
+            ref[0].pause()
+        if event.kind == "paused":
+            seen_paused.append(ref[0].paused)
+            ref[0].resume()
 
     sim, streamer, events, profile = plot("grbl-servo", on_event=on_event,
                                          status_interval_s=0.02)
-    streamer_ref.append(streamer)
+    ref.append(streamer)
     drawing = random_drawing(2, n=100)
     result = streamer.stream(write_gcode(drawing, profile))
-    assert held.is_set()
     assert result.finished
+    paused, resumed, finished = _hold_events(events)
+    assert [paused.kind, resumed.kind, finished.kind] == ["paused", "resumed", "finished"]
+    assert paused.text == "feed hold" and paused.status.state == "Hold"
+    assert paused.acked >= 300 and seen_paused == [True]
+    assert resumed.status.state in ("Run", "Idle") and resumed.acked >= paused.acked
+    # the card went on after the resume: lines were answered after it
+    assert any(e.kind == "ack" for e in events[events.index(resumed):])
+    assert not streamer.paused
     assert_drawn(sim, drawing, profile)
+    assert sim.log.overflow_bytes == 0
+
+
+def test_hold_button_on_the_machine_is_reported(plot):
+    """A hold the streamer did not ask for (the machine's button) is reported paused, and
+    the machine's cycle start resumed; the card still ends with the same strokes."""
+    ref: list[tuple[SimulatedGrbl, GrblStreamer]] = []
+
+    def on_event(event: StreamEvent) -> None:
+        if event.kind == "ack" and event.acked == 200:
+            ref[0][0].press_feed_hold()
+        if event.kind == "paused":
+            sim, streamer = ref[0]
+            assert streamer.paused  # so the CLI's space key resumes
+            sim.press_cycle_start()
+
+    sim, streamer, events, profile = plot("grbl-z", on_event=on_event, status_interval_s=0.02)
+    ref.append((sim, streamer))
+    drawing = random_drawing(4, n=80)
+    result = streamer.stream(write_gcode(drawing, profile))
+    assert result.finished
+    assert [e.kind for e in _hold_events(events)] == ["paused", "resumed", "finished"]
+    paused = _hold_events(events)[0]
+    assert "not asked for" in paused.text and paused.acked >= 200
+    assert not streamer.paused
+    assert_drawn(sim, drawing, profile)
+
+
+def test_abort_while_paused_is_interrupted_not_resumed(plot):
+    ref: list[GrblStreamer] = []
+
+    def on_event(event: StreamEvent) -> None:
+        if event.kind == "ack" and event.acked == 150:
+            ref[0].pause()
+        if event.kind == "paused":
+            ref[0].abort()
+
+    sim, streamer, events, profile = plot("grbl-servo", on_event=on_event,
+                                         status_interval_s=0.02)
+    ref.append(streamer)
+    result = streamer.stream(write_gcode(random_drawing(5, n=100), profile))
+    assert not result.finished and "aborted" in result.reason
+    assert [e.kind for e in _hold_events(events)] == ["paused", "interrupted"]
+    assert result.pen_up and not sim.pen_down and not streamer.paused
 
 
 def _interrupting(plot, profile_name="grbl-servo", faults=None, at_ack=None, **options):
@@ -174,6 +228,7 @@ def test_abort_mid_card_lifts_the_pen(plot, name):
     sim, result, text = _interrupting(plot, name, at_ack=400)
     assert "aborted" in result.reason
     assert result.line is not None and result.pen_up
+    assert f"at line {result.line} ({result.gcode!r})" in result.reason
     assert not sim.pen_down
     assert sim.state == "Idle" or sim.state == "Run"  # unlocked; a Z pen may still rise
 
@@ -182,6 +237,7 @@ def test_error_at_line_k(plot):
     sim, result, text = _interrupting(plot, faults=Faults(error_at_line={250: 20}))
     assert result.line == file_line(text, 250)
     assert f"error:20 at line {result.line}" in result.reason
+    assert result.reason.count(f"line {result.line}") == 1  # named once
     assert "Unsupported command" in result.reason
     assert result.gcode == program_lines(text)[249][1]
     assert result.pen_up and not sim.pen_down
@@ -207,6 +263,7 @@ def test_disconnect(plot):
     sim, result, text = _interrupting(plot, faults=Faults(disconnect_after_lines=200))
     assert "disconnected" in result.reason
     assert result.line is not None
+    assert f"at line {result.line} ({result.gcode!r})" in result.reason
     assert not result.pen_up and "lift it by hand" in result.reason
     assert not sim.pen_down  # the servo lost its signal with the controller
 
@@ -216,6 +273,9 @@ def test_disconnect(plot):
 def test_reply_timeout(plot, faults):
     sim, result, text = _interrupting(plot, faults=faults, reply_timeout_s=0.5)
     assert "no reply within 0.5 s" in result.reason
+    assert f"at line {result.line} ({result.gcode!r})" in result.reason
+    if faults.slow_reply_s:
+        assert result.line == file_line(text, 150)
     assert result.pen_up and not sim.pen_down
 
 
@@ -229,3 +289,17 @@ def test_random_drawings_stream_to_the_same_strokes(plot, seed, n, name):
     assert result.finished
     assert_drawn(sim, drawing, profile)
     assert sim.log.overflow_bytes == 0
+
+
+def test_character_counting_hides_the_adapter_latency(plot):
+    """With an FTDI adapter's default 16 ms on every reply, the receive buffer still
+    holds enough lines: no starvation, and the plot takes the planner's estimate."""
+    sim, streamer, events, profile = plot(sim_options={"reply_latency_s": 0.016})
+    drawing = random_drawing(6, n=150, points=20)
+    text = write_gcode(drawing, profile)
+    result = streamer.stream(text)
+    assert result.finished
+    assert sim.log.starvations == []
+    assert sim.log.plot_s == pytest.approx(plan(read_program(text, profile), profile).total_s,
+                                           rel=0.005)
+    assert_drawn(sim, drawing, profile)
