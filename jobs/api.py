@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Body, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -390,6 +390,43 @@ def create_app(settings: Settings, *, dispatcher: Dispatcher | None = None,
     def get_batch(batch_id: str, shop: ShopDep) -> BatchOut:
         """A batch with its jobs in card order and a count per state."""
         return batch_out(store.batch(shop.id, batch_id), store.batch_jobs(shop.id, batch_id))
+
+    def batch_cards(shop: Shop, batch_id: str) -> list[tuple[str, JobSpec]]:
+        from jobs.schema import parse_job
+
+        return [(job.id, parse_job(job.request)) for job in store.batch_jobs(shop.id, batch_id)
+                if job.state not in (State.CANCELLED.value, State.REJECTED.value)]
+
+    @app.get(f"{v1}/batches/{{batch_id}}/labels.pdf", response_class=Response,
+             responses={200: {"content": {"application/pdf": {}}}, **ERRORS})
+    def batch_labels(batch_id: str, shop: ShopDep,
+                     start: Annotated[int, Query(ge=1, le=100)] = 1,
+                     sheet: Annotated[str, Query(max_length=40)] = "zweckform-3475") -> Response:
+        """Recipient labels of the batch in card order (cancelled and rejected cards left
+        out), from label cell ``start`` of the first sheet."""
+        from jobs.companions import labels_for
+
+        pdf = labels_for(batch_cards(shop, batch_id), sheet=sheet, start=start)
+        return Response(pdf, media_type="application/pdf")
+
+    @app.get(f"{v1}/batches/{{batch_id}}/coupons.pdf", response_class=Response,
+             responses={200: {"content": {"application/pdf": {}}}, **ERRORS})
+    def batch_coupons(batch_id: str, shop: ShopDep,
+                      size: Annotated[str, Query(max_length=40)] = "a7") -> Response:
+        """Coupon inserts of the batch's cards, in card order, with crop marks."""
+        from jobs.companions import coupons_for
+
+        pdf = coupons_for(batch_cards(shop, batch_id), shop_name=shop.name, size=size)
+        return Response(pdf, media_type="application/pdf")
+
+    @app.get(f"{v1}/batches/{{batch_id}}/packing-list.csv", response_class=Response,
+             responses={200: {"content": {"text/csv": {}}}, **ERRORS})
+    def batch_packing_list(batch_id: str, shop: ShopDep) -> Response:
+        """Order mark, job id, recipient and coupon code of every card, in card order."""
+        from jobs.companions import packing_list
+
+        return Response(packing_list(batch_cards(shop, batch_id)),
+                        media_type="text/csv; charset=utf-8")
 
     @app.get(f"{v1}/jobs", response_model=JobList, responses=ERRORS)
     def list_jobs(shop: ShopDep, state: State | None = None,

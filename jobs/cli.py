@@ -183,6 +183,57 @@ def station(name: str = typer.Option(..., "--name", help="station name, e.g. S1"
     raise typer.Exit(station_command(config, terminal=terminal, cards=cards))
 
 
+def _rendered_cards(dirs: list[Path]) -> list:
+    from jobs.schema import load_job
+
+    cards = []
+    for folder in dirs:
+        spec = load_job(folder / "job.json" if folder.is_dir() else folder)
+        cards.append((folder.name if folder.is_dir() else folder.stem, spec))
+    return cards
+
+
+@app.command()
+def labels(dirs: list[Path] = typer.Argument(..., help="rendered job directories, in card order"),
+           out: Path = typer.Option(Path("labels.pdf"), "--out", "-o", help="PDF to write"),
+           sheet: str = typer.Option("zweckform-3475", help="label sheet format"),
+           start: int = typer.Option(1, help="first free label cell on the sheet (1 = top left)"),
+           packing_list: Path | None = typer.Option(None, help="also write a packing list CSV")
+           ) -> None:
+    """Print the recipients of rendered jobs on a label sheet, in card order."""
+    from jobs.companions import labels_for
+    from jobs.companions import packing_list as make_list
+
+    try:
+        cards = _rendered_cards(dirs)
+        pdf = labels_for(cards, sheet=sheet, start=start)
+    except JobError as error:
+        _fail(str(error))
+        return
+    write_outputs({out.name: pdf}, out.parent)
+    if packing_list is not None:
+        write_outputs({packing_list.name: make_list(cards).encode("utf-8")}, packing_list.parent)
+    console.print(f"{out}: {len(cards)} labels on {sheet} from cell {start}", highlight=False)
+
+
+@app.command()
+def coupons(dirs: list[Path] = typer.Argument(..., help="rendered job directories, in card order"),
+            shop: str = typer.Option(..., "--shop", help="the shop's name, printed on each"),
+            out: Path = typer.Option(Path("coupons.pdf"), "--out", "-o", help="PDF to write"),
+            size: str = typer.Option("a7", help="insert size: a7, business-card, dl-third")
+            ) -> None:
+    """Print the coupon inserts of rendered jobs, in card order, with crop marks."""
+    from jobs.companions import coupons_for
+
+    try:
+        pdf = coupons_for(_rendered_cards(dirs), shop_name=shop, size=size)
+    except JobError as error:
+        _fail(str(error))
+        return
+    write_outputs({out.name: pdf}, out.parent)
+    console.print(f"{out}: coupon inserts ({size})", highlight=False)
+
+
 def _add_groups() -> None:
     from jobs.servicecli import shops_app
 

@@ -238,6 +238,15 @@ def render_job(spec: JobSpec, *, dpi: int = 300,
     drawing: what is approved is what is plotted."""
     machine = resolve_profile(profile)
     spec, layout = layout_job(spec)
+    if spec.coupon is not None and not spec.coupon.code:
+        # no store to keep codes unique (the service assigns them at submit): a code
+        # drawn from the job's seed, recorded in job.json like the seed
+        import random
+
+        from cards.codes import generate_code
+
+        code = generate_code(random.Random(spec.seed))
+        spec = spec.model_copy(update={"coupon": spec.coupon.model_copy(update={"code": code})})
     drawing, gcode, seconds = plotter_output(layout.drawing, machine)
     files = {
         "card.svg": drawing.to_svg(title=f"penpost card, seed {spec.seed}").encode("utf-8"),

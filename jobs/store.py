@@ -32,6 +32,7 @@ from jobs.db import (
     ApiKey,
     Artifact,
     Batch,
+    CouponCode,
     Job,
     Shop,
     Template,
@@ -311,15 +312,55 @@ class Store:
                  batch_index: int | None = None) -> Job:
         assert spec.seed is not None
         now = utcnow()
-        job = Job(id=new_id("job"), shop_id=shop.id, batch_id=batch_id, batch_index=batch_index,
+        job_id = new_id("job")
+        spec, code = self._assign_coupon(s, shop.id, spec, job_id)
+        job = Job(id=job_id, shop_id=shop.id, batch_id=batch_id, batch_index=batch_index,
                   revision=1, seed=spec.seed, state=State.RECEIVED.value,
                   request=spec.model_dump(mode="json", exclude_none=True), request_sha256=digest,
                   idempotency_key=idempotency_key, created_at=now, updated_at=now,
                   render_sent_at=now)
         s.add(job)
         s.flush()
+        if code is not None:
+            s.add(code)
         self._audit(s, job, None, State.RECEIVED, actor, "submitted")
         return job
+
+    def _assign_coupon(self, s: Session, shop_id: str, spec: JobSpec, job_id: str
+                       ) -> tuple[JobSpec, CouponCode | None]:
+        """Give the job's coupon its code: the shop's own (checked, and not used by another
+        of its jobs) or a new generated one, unique within the shop. Recorded in the
+        coupon_codes table (a unique constraint there guards against races); the caller
+        adds the returned row once the job row exists."""
+        if spec.coupon is None:
+            return spec, None
+        import random
+
+        from cards.codes import CouponCodeError, generate_code, normalize_code, validate_shop_code
+
+        code = spec.coupon.code
+        if code:
+            try:
+                code = validate_shop_code(code)
+            except CouponCodeError as error:
+                raise JobError(f"coupon.code: {error}") from None
+            owner = s.scalar(select(CouponCode.job_id).where(
+                CouponCode.shop_id == shop_id, CouponCode.code == normalize_code(code)))
+            if owner is not None and owner != job_id:
+                raise JobError(f"coupon.code: {code!r} is already used by job {owner}")
+            if owner == job_id:
+                return spec, None
+        else:
+            rng = random.SystemRandom()
+            while True:
+                code = generate_code(rng)
+                taken = s.scalar(select(CouponCode.id).where(
+                    CouponCode.shop_id == shop_id, CouponCode.code == normalize_code(code)))
+                if taken is None:
+                    break
+        row = CouponCode(shop_id=shop_id, code=normalize_code(code), job_id=job_id)
+        coupon = spec.coupon.model_copy(update={"code": code})
+        return spec.model_copy(update={"coupon": coupon}), row
 
     def submit_batch(self, shop: Shop, bodies: Sequence[dict[str, Any]], *,
                      idempotency_key: str | None = None, actor: str = "api"
@@ -479,7 +520,9 @@ class Store:
             if "template" in changes:
                 data.pop("message", None)
             data = {k: v for k, v in data.items() if v is not None}
-            spec = self.resolve_spec(s, shop, data)
+            spec, code = self._assign_coupon(s, shop.id, self.resolve_spec(s, shop, data), job.id)
+            if code is not None:
+                s.add(code)
             job.revision += 1
             job.request = spec.model_dump(mode="json", exclude_none=True)
             job.error = None

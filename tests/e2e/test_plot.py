@@ -4,11 +4,18 @@ exit status 0; a card the controller rejects ends with exit status 3."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from jobs.cli import example_jobs
 from jobs.plotcli import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_PLOTTED, plot_command
+from jobs.render import render_job
+from jobs.schema import load_job
 from plotter.drawing import Drawing
 from plotter.gcode import write_gcode
 from plotter.profile import load_profile
+from plotter.simulator import SimulatedGrbl
+from plotter.stream import GrblStreamer
+from plotter.transform import machine_to_card
 
 
 def _card(tmp_path, name="card.gcode"):
@@ -35,3 +42,25 @@ def test_plot_interrupted_and_bad_input(tmp_path):
                         quiet=True) == EXIT_INTERRUPTED
     assert plot_command(path, None, "marlin-servo", True, quiet=True) == EXIT_BAD_INPUT
     assert plot_command(path, None, "grbl-servo", False, quiet=True) == EXIT_BAD_INPUT
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profile_name", ["grbl-servo", "grbl-z", "grbl-servo-r90"])
+def test_example_cards_stream_to_the_end_with_the_drawings_strokes(profile_name):
+    """Every bundled example over a real pty: the paper holds the Drawing's strokes within
+    0.01 mm and the receive buffer never overflowed."""
+    profile = load_profile(profile_name)
+    for job_file in example_jobs():
+        rendered = render_job(load_job(job_file), profile=profile)
+        card = rendered.drawing
+        with SimulatedGrbl(profile) as sim, GrblStreamer(sim.port, profile) as streamer:
+            streamer.connect()
+            result = streamer.stream(rendered.files["card.gcode"].decode("ascii"))
+            drawn = [machine_to_card(s[:, :2], profile, card.width_mm, card.height_mm)
+                     for s in sim.strokes()]
+            assert result.finished, (job_file.name, result.reason)
+            assert sim.log.overflow_bytes == 0
+        expected = [s for s in card.strokes]
+        assert len(drawn) == len(expected), job_file.name
+        worst = max(float(np.abs(a - b).max()) for a, b in zip(drawn, expected, strict=True))
+        assert worst < 0.01, (job_file.name, worst)

@@ -289,3 +289,53 @@ def test_database_away_is_a_503_and_stores_nothing(tmp_path):
         r = client.post("/v1/jobs", json=BODY, headers=auth("pp_whatever"))
     assert r.status_code == 503 and "nothing was stored" in r.json()["message"]
     assert r.headers["retry-after"] == "5"
+
+
+def test_batch_companions_come_out_in_card_order(service, shop_key):
+    import csv
+
+    from pypdf import PdfReader
+
+    from cards.codes import check_code
+
+    client, store = service
+    names = ["Anna Groß", "Ben Müller", "Cem Öztürk"]
+    jobs = [{**BODY, "seed": i, "recipient": {"name": n, "street_lines": [f"Lindenstraße {i + 1}"],
+                                               "postcode": "50667", "city": "Köln"},
+             "coupon": {"kind": "amount", "amount": "10.00", "currency": "EUR",
+                        "expires": "2027-03-31", "redeem_url": "https://shop.example/redeem"}}
+            for i, n in enumerate(names)]
+    jobs[1]["coupon"]["code"] = "SORRY-BEN"
+    batch = client.post("/v1/batches", json={"jobs": jobs}, headers=auth(shop_key)).json()
+    base = f"/v1/batches/{batch['id']}"
+    ids = [j["id"] for j in batch["jobs"]]
+
+    rows = list(csv.reader(io.StringIO(client.get(f"{base}/packing-list.csv",
+                                                  headers=auth(shop_key)).text)))
+    assert rows[0] == ["order", "job_id", "recipient", "coupon_code"]
+    assert [r[1] for r in rows[1:]] == ids
+    assert rows[1][0] == f"1/3 · {ids[0][4:12]}" and "Anna Groß" in rows[1][2]
+    codes = [r[3] for r in rows[1:]]
+    assert codes[1] == "SORRY-BEN" and check_code(codes[0]) and check_code(codes[2])
+    assert len(set(codes)) == 3
+
+    labels = client.get(f"{base}/labels.pdf", params={"start": 5}, headers=auth(shop_key))
+    assert labels.headers["content-type"] == "application/pdf"
+    text = PdfReader(io.BytesIO(labels.content)).pages[0].extract_text()
+    positions = [text.index(name) for name in names]
+    assert positions == sorted(positions)  # card order
+    assert "3/3 · " + ids[2][4:12] in text
+
+    coupons = client.get(f"{base}/coupons.pdf", headers=auth(shop_key))
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(coupons.content)).pages)
+    assert "10,00 €" in text and "Blumenladen Sonnenschein" in text
+    spots = [text.index(code) for code in codes]
+    assert spots == sorted(spots)
+
+    again = {**jobs[0], "seed": 99, "coupon": {**jobs[0]["coupon"], "code": "SORRY-BEN"}}
+    r = submit(client, shop_key, again)
+    assert r.status_code == 422 and "already used by job" in r.json()["message"]
+    other = store.create_shop("Konkurrenz")[1]
+    assert client.get(f"{base}/labels.pdf", headers=auth(other)).status_code == 404
+    r = client.get(f"{base}/labels.pdf", params={"sheet": "nope"}, headers=auth(shop_key))
+    assert r.status_code == 422 and "zweckform-3475" in r.json()["message"]

@@ -112,3 +112,29 @@ def test_demo_runs_every_example_through_the_service(tmp_path: Path) -> None:
     assert str(tmp_path.resolve()) in result.output
     again = runner.invoke(app, ["demo", "--out", str(tmp_path)])  # a second run reuses it
     assert again.exit_code == 0, again.output
+
+
+def test_labels_and_coupons_for_rendered_job_directories(tmp_path: Path) -> None:
+    from pypdf import PdfReader
+
+    folders = []
+    for job_file in example_jobs()[:2]:
+        folder = tmp_path / job_file.stem
+        assert runner.invoke(app, ["render", str(job_file), "--out", str(folder)]).exit_code == 0
+        folders.append(str(folder))
+    result = runner.invoke(app, ["labels", *folders, "--out", str(tmp_path / "labels.pdf"),
+                                 "--start", "3", "--packing-list", str(tmp_path / "list.csv")])
+    assert result.exit_code == 0, result.output
+    text = PdfReader(str(tmp_path / "labels.pdf")).pages[0].extract_text()
+    assert "1/2 · " in text and "2/2 · " in text
+    assert (tmp_path / "list.csv").read_text().count("\n") == 3
+    codes = [json.loads(Path(f, "job.json").read_text()).get("coupon", {}).get("code")
+             for f in folders]
+    assert any(codes)  # a coupon without a code got one from its seed, recorded in job.json
+    result = runner.invoke(app, ["coupons", *folders, "--shop", "Blumenladen",
+                                 "--out", str(tmp_path / "coupons.pdf")])
+    assert result.exit_code == 0, result.output
+    text = PdfReader(str(tmp_path / "coupons.pdf")).pages[0].extract_text()
+    assert all(code in text for code in codes if code)
+    result = runner.invoke(app, ["labels", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2 and "nowhere" in result.output
