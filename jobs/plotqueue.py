@@ -103,6 +103,13 @@ def queue_of(store: Store, name: str, limit: int = 50) -> list[Job]:
             .order_by(Job.queue_seq, Job.seq).limit(limit)))
 
 
+def plotting_on(store: Store, name: str) -> list[str]:
+    """Ids of the cards in state plotting on station ``name``."""
+    with store.session() as s:
+        return list(s.scalars(select(Job.id).where(Job.state == State.PLOTTING.value,
+                                                   Job.station == name)))
+
+
 def claim_next(store: Store, name: str) -> Job | None:
     """Reserve the next queued card for station ``name`` (it stays queued until the
     stock is loaded); None when the queue is empty."""

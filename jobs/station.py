@@ -105,6 +105,25 @@ class Station:
                                    port=port, pen_colour=self.config.pen_colour,
                                    ink_capacity_mm=self.config.ink_capacity_m * 1000)
         self._open(port)
+        self._recover_orphans()
+
+    def _recover_orphans(self) -> None:
+        """Cards this station was plotting when its previous process ended (a crash, a
+        kill): each is interrupted — never plotted, never retried on that stock — and the
+        pen is lifted first, since it may still be down on the card."""
+        orphans = plotqueue.plotting_on(self.store, self.config.name)
+        if not orphans:
+            return
+        lifted = self.streamer is not None and self.streamer.lift_pen()
+        for job_id in orphans:
+            reason = ("the station stopped while plotting (process ended mid-card); pen "
+                      + ("lifted on restart" if lifted else "NOT confirmed up: check it"))
+            plotqueue.finish_plot(self.store, job_id, self.config.name, plotted=False,
+                                  reason=reason, actor=f"station:{self.config.name}")
+            self.last_interrupted = job_id
+            self._status("interrupted", f"{job_id} interrupted: {reason}. Take the card out "
+                         "and mark it spoiled (S) to reprint it.", current_job_id=job_id)
+            self.say(f"{job_id}: INTERRUPTED ({reason}); press s to mark it spoiled")
 
     def _open(self, port: str) -> None:
         self.streamer = GrblStreamer(port, self.profile, on_event=self._on_event,

@@ -497,6 +497,16 @@ class GrblStreamer:
             return [f"G90G0Z{pen.up_z_mm:g}", "G4P0"]
         return ["M5", "G4P0"]
 
+    def lift_pen(self) -> bool:
+        """Lift the pen now, outside any card (e.g. after a station restarted mid-card);
+        True when the controller confirmed it (see :meth:`pen_up_lines`)."""
+        try:
+            for line in self.pen_up_lines():
+                self._command(line)
+        except (_Interrupt, GrblError):
+            return False
+        return True
+
     def stream(self, text: str, *, plan_: Plan | None = None) -> StreamResult:
         """Send a G-code program and wait until the machine has run it.
 

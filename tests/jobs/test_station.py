@@ -299,3 +299,22 @@ def test_the_envelope_follows_its_card_with_its_own_prompt(approved):
     assert len(sim.strokes()) > len(card_strokes)  # the envelope was written after the card
     assert plotqueue.station(store, "S1").progress["what"] == "envelope"
     station.close()
+
+
+def test_a_restarted_station_interrupts_the_card_its_predecessor_left(approved):
+    store, approve = approved
+    (job_id,) = approve(1)
+    plotqueue.register_station(store, "S1", profile="grbl-servo", port="gone")
+    assert plotqueue.claim_next(store, "S1").id == job_id
+    plotqueue.start_plot(store, job_id, "S1", "station:S1")  # …and then the process died
+    sim = SimulatedGrbl(load_profile("grbl-servo")).start()
+    sim_port = sim.port
+    station = Station(store, StationConfig("S1", simulate=True), say=lambda _: None,
+                      simulator=sim)
+    station.connect()
+    job = store.job(None, job_id)
+    assert job.state == "interrupted" and "pen lifted on restart" in job.error
+    assert not sim.pen_down and sim_port
+    assert plotqueue.station(store, "S1").status == "interrupted"
+    assert plotqueue.queue_of(store, "S1") == []  # not retried by itself
+    station.close()
