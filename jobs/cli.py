@@ -234,6 +234,20 @@ def coupons(dirs: list[Path] = typer.Argument(..., help="rendered job directorie
     console.print(f"{out}: coupon inserts ({size})", highlight=False)
 
 
+@app.command()
+def up(stations: int = typer.Option(4, help="how many plotter stations"),
+       simulate: bool = typer.Option(False, "--simulate", help="simulated plotters"),
+       serial: list[str] = typer.Option([], help="serial port of each station, in order"),
+       port: int = typer.Option(8000, help="API port"),
+       profile: str = typer.Option(DEFAULT_PROFILE, "--profile", "-p", help="machine profile"),
+       time_scale: float = typer.Option(1.0, help="simulator: wall s per simulated s"),
+       workers: int = typer.Option(2, help="render processes")) -> None:
+    """Start a local cluster: the API, a render worker and N stations (Ctrl-C stops it)."""
+    from jobs.upcli import up_command
+
+    raise typer.Exit(up_command(stations, simulate, serial, port, profile, time_scale, workers))
+
+
 def _add_groups() -> None:
     from jobs.servicecli import shops_app
 

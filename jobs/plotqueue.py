@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
 
 from jobs.db import Job, Station, StationCommand, utcnow
 from jobs.states import State
@@ -101,6 +102,39 @@ def queue_of(store: Store, name: str, limit: int = 50) -> list[Job]:
             Job.state == State.QUEUED.value,
             or_(Job.station == name, Job.station.is_(None)))
             .order_by(Job.queue_seq, Job.seq).limit(limit)))
+
+
+POLICIES = ("least-time", "round-robin", "shared")
+
+
+def choose_station(s: Session, policy: str) -> str | None:
+    """The online station a newly queued card goes to, by ``policy``:
+
+    - ``least-time``: the station with the least plot time queued on it (the planner's
+      estimates of its queued and plotting cards), so every plotter finishes about together;
+    - ``round-robin``: the station after the one the last card went to, by name;
+    - ``shared``: none; the first station that is free takes it.
+
+    None also when no station is online: any station that comes online claims it."""
+    if policy == "shared":
+        return None
+    online = list(s.scalars(select(Station.name).where(Station.online.is_(True))
+                            .order_by(Station.name)))
+    if not online:
+        return None
+    if policy == "round-robin":
+        last = s.scalar(select(Job.station).where(Job.station.is_not(None),
+                                                  Job.queue_seq.is_not(None))
+                        .order_by(Job.queue_seq.desc()).limit(1))
+        if last in online:
+            return online[(online.index(last) + 1) % len(online)]
+        return online[0]
+    loads = dict(s.execute(
+        select(Job.station, func.coalesce(func.sum(Job.plot_seconds), 0.0))
+        .where(Job.station.in_(online),
+               Job.state.in_([State.QUEUED.value, State.PLOTTING.value]))
+        .group_by(Job.station)).all())
+    return min(online, key=lambda name: (float(loads.get(name, 0.0)), name))
 
 
 def plotting_on(store: Store, name: str) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import (
@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     render_stale_s: float = Field(default=60.0, gt=0,
                                   description="a job received this long ago and not rendered is sent again")
     rate_limit_per_minute: int = Field(default=600, ge=1, description="requests per API key")
+    plot_policy: Literal["least-time", "round-robin", "shared"] = Field(
+        default="least-time", description="how approved cards are spread over the stations")
 
     @model_validator(mode="after")
     def _defaults_in_data_dir(self) -> Settings:

@@ -14,6 +14,7 @@ pen (pen up where the controller still listens); the station's queue stays.
 from __future__ import annotations
 
 import bisect
+import signal
 import sys
 import threading
 import time
@@ -426,6 +427,10 @@ def station_command(config: StationConfig, *, terminal: bool, cards: int | None 
         print(f"error: station {config.name}: {error}", file=sys.stderr, flush=True)
         plotqueue.go_offline(store, config.name)
         return 2
+    def terminate(*_: object) -> None:  # SIGTERM: stop like Ctrl-C (pen up, cards handed back)
+        station.stop.set()
+
+    signal.signal(signal.SIGTERM, terminate)
     if terminal:
         say("keys: Enter = card loaded, p = pause/resume, a = abort, s = spoiled, "
             "c = pen changed, q = quit")

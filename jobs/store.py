@@ -482,8 +482,13 @@ class Store:
             self.transition(s, job, target, actor, reason, action)
             if target is State.APPROVED:
                 # approval puts the card on the plot queue, in approval order
-                self.transition(s, job, State.QUEUED, actor, "approved: on the plot queue")
+                from jobs.plotqueue import choose_station
+
                 job.queue_seq = self._next_queue_seq(s)
+                job.station = choose_station(s, self.settings.plot_policy)
+                where = f"station {job.station}" if job.station else "the shared queue"
+                self.transition(s, job, State.QUEUED, actor, f"approved: on the plot queue "
+                                f"({where}, policy {self.settings.plot_policy})")
         self._after_commit_deliveries()
         return job
 

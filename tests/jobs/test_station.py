@@ -318,3 +318,31 @@ def test_a_restarted_station_interrupts_the_card_its_predecessor_left(approved):
     assert plotqueue.station(store, "S1").status == "interrupted"
     assert plotqueue.queue_of(store, "S1") == []  # not retried by itself
     station.close()
+
+
+@pytest.mark.parametrize("policy", ["least-time", "round-robin", "shared"])
+def test_cards_are_spread_over_the_stations_by_the_policy(make_store, policy):
+    store = make_store(plot_policy=policy)
+    shop = store.create_shop("Laden")[0]
+    for name in ("S1", "S2", "S3"):
+        plotqueue.register_station(store, name, profile="grbl-servo", port="none")
+    plotqueue.go_offline(store, "S3")
+    long_text = {**BODY, "message": "Es tut uns wirklich sehr leid. " * 6}
+    ids = []
+    for i, body in enumerate([long_text, BODY, BODY, BODY]):
+        job = store.submit(shop, {**body, "seed": i}).job
+        ids.append(store.approve(shop.id, job.id, "approver").id)
+    stations = [store.job(None, j).station for j in ids]
+    times = [store.job(None, j).plot_seconds for j in ids]
+    if policy == "shared":
+        assert stations == [None] * 4
+    elif policy == "round-robin":
+        assert stations == ["S1", "S2", "S1", "S2"]
+    else:  # the long card on S1, then S2 gets short ones until it has as much queued
+        assert stations[0] == "S1" and stations[1] == "S2"
+        queued = {name: sum(t for s, t in zip(stations, times, strict=True) if s == name)
+                  for name in ("S1", "S2")}
+        assert abs(queued["S1"] - queued["S2"]) <= max(times)
+    assert "S3" not in stations  # offline stations get nothing
+    assert plotqueue.go_offline(store, "S1") == stations.count("S1")
+    assert all(store.job(None, j).station in (None, "S2") for j in ids)
