@@ -21,11 +21,12 @@ def _job(tmp_path: Path, **fields) -> Path:
     return path
 
 
-def test_render_writes_svg_png_gcode_and_job(tmp_path: Path) -> None:
+def test_render_writes_svg_png_gcode_pdf_and_job(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = runner.invoke(app, ["render", str(_job(tmp_path)), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert {p.name for p in out.iterdir()} == {"card.svg", "card.png", "card.gcode", "job.json"}
+    assert {p.name for p in out.iterdir()} == {"card.svg", "card.png", "card.gcode", "job.json",
+                                              "preview.pdf"}
     assert "words in tech on a6-landscape" in result.output and "plot time" in result.output
     assert (out / "card.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((out / "job.json").read_text())["seed"] == 5
