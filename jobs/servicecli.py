@@ -94,8 +94,11 @@ def serve_command(host: str, port: int, worker: bool, concurrency: int) -> int:
     configure(settings)
     child = None
     if worker:
+        # its own process group, so a signal to ours reaches Celery's main process only
+        # through us (it then stops its pool in order), and it dies with us (PDEATHSIG)
         child = subprocess.Popen([sys.executable, "-m", "jobs.cli", "worker",
-                                  "--concurrency", str(concurrency)], env=os.environ.copy())
+                                  "--concurrency", str(concurrency)], env=os.environ.copy(),
+                                 start_new_session=True, preexec_fn=_die_with_parent)
     try:
         api = create_app(settings, dispatcher=CeleryDispatcher(app), sweep=True)
         console.print(f"penpost API on http://{host}:{port}/v1 (docs at /docs), data in "
@@ -108,5 +111,18 @@ def serve_command(host: str, port: int, worker: bool, concurrency: int) -> int:
             try:
                 child.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                child.kill()
+                os.killpg(child.pid, signal.SIGKILL)
     return 0
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to send SIGTERM when the parent dies (even by
+    kill -9), so an API process never leaves its render worker running alone."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the worker outlives a killed API
+        pass

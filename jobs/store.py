@@ -241,21 +241,20 @@ class Store:
             return list(s.scalars(select(Template).where(Template.shop_id == shop_id)
                                   .order_by(Template.name)))
 
+    def _template(self, s: Session, shop_id: str, name: str) -> Template:
+        row = s.scalar(select(Template).where(Template.shop_id == shop_id,
+                                              Template.name == name))
+        if row is None:
+            raise NotFoundError(f"no template named {name!r}")
+        return row
+
     def template(self, shop_id: str, name: str) -> Template:
         with self.session() as s:
-            row = s.scalar(select(Template).where(Template.shop_id == shop_id,
-                                                  Template.name == name))
-            if row is None:
-                raise NotFoundError(f"template_name: no template named {name!r}")
-            return row
+            return self._template(s, shop_id, name)
 
     def delete_template(self, shop_id: str, name: str) -> None:
         with self.session() as s:
-            row = s.scalar(select(Template).where(Template.shop_id == shop_id,
-                                                  Template.name == name))
-            if row is None:
-                raise NotFoundError(f"no template named {name!r}")
-            s.delete(row)
+            s.delete(self._template(s, shop_id, name))
 
     # ------------------------------------------------------------ jobs
 
