@@ -30,6 +30,7 @@ from jobs.schema import Address, JobError, JobSpec
 from jobs.settings import Settings
 from jobs.states import State, TransitionError
 from jobs.store import ConflictError, Dispatcher, NotFoundError, Store
+from jobs.web import mount_web
 
 API_PREFIX = "/v1"
 CSV_RESERVED = {"recipient_name", "recipient_company", "recipient_street", "recipient_street_2",
@@ -540,6 +541,7 @@ def create_app(settings: Settings, *, dispatcher: Dispatcher | None = None,
                 _check_font_or_card(check)
         return shop_out(store.update_shop(shop.id, changes))
 
+    mount_web(app, store)
     return app
 
 

@@ -250,8 +250,10 @@ def up(stations: int = typer.Option(4, help="how many plotter stations"),
 
 def _add_groups() -> None:
     from jobs.servicecli import shops_app
+    from jobs.webcli import users_app
 
     app.add_typer(shops_app, name="shops")
+    app.add_typer(users_app, name="users")
 
 
 _add_groups()
