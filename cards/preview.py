@@ -27,6 +27,21 @@ SUPERSAMPLE = 3  # drawn larger and scaled down: smooth, antialiased strokes
 
 PEN_WIDTH_MM = 0.3  # a 0.3 mm fineliner, the usual pen for card writing
 
+# ink colours a job may ask for (its "ink"), as the preview shows them
+INK_COLOURS: dict[str, tuple[int, int, int]] = {
+    "blue-black": INK_RGB, "blue": (30, 60, 170), "black": (25, 25, 28),
+    "red": (175, 30, 35), "green": (25, 105, 60), "brown": (110, 65, 30),
+    "purple": (95, 45, 125), "gold": (165, 125, 35), "silver": (130, 135, 140),
+}
+
+
+def ink_rgb(name: str) -> tuple[int, int, int]:
+    """The preview colour of an ink by name; ValueError naming the known ones."""
+    try:
+        return INK_COLOURS[name]
+    except KeyError:
+        raise ValueError(f"unknown ink {name!r}; known inks: {', '.join(INK_COLOURS)}") from None
+
 
 def render_png(drawing: Drawing, *, dpi: int = 300, pen_width_mm: float = PEN_WIDTH_MM,
                ink: tuple[int, int, int] = INK_RGB,

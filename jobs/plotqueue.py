@@ -18,7 +18,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from jobs.db import Job, Station, StationCommand, utcnow
-from jobs.states import State
+from jobs.states import State, TransitionError
 from jobs.store import NotFoundError, Store
 
 COMMANDS = ("load_done", "pause", "resume", "abort", "spoiled", "pen_changed", "skip_load")
@@ -44,7 +44,7 @@ def register_station(store: Store, name: str, *, profile: str, port: str,
             s.add(station)
         station.profile, station.port = profile, port
         station.online, station.status, station.message = True, "idle", None
-        station.current_job_id = None
+        station.current_job_id, station.progress = None, None
         station.last_seen_at = station.updated_at = utcnow()
         return station
 
@@ -193,6 +193,8 @@ def mark_spoiled(store: Store, job_id: str, actor: str) -> Job:
     line (it keeps its place on the queue), on any station."""
     with store.session() as s:
         job = store._job(s, None, job_id, lock=True)
+        if job.state != State.INTERRUPTED.value:  # only a spoiled card is reprinted
+            raise TransitionError(State(job.state), State.QUEUED, "mark spoiled and reprint")
         job.error = None
         job.station = None
         store.transition(s, job, State.QUEUED, actor, "spoiled card: queued again as a reprint",

@@ -31,7 +31,7 @@ from cards.layout import (
     fit_text,
     layout_card,
 )
-from cards.preview import render_pdf, render_png
+from cards.preview import ink_rgb, render_pdf, render_png
 from fonts.catalog import UnknownFontError, load_font
 from fonts.charset import UnsupportedCharactersError, normalize_text
 from fonts.variation import Variation
@@ -129,6 +129,10 @@ def validate_job(spec: JobSpec) -> float:
         raise JobError(f"message: {error}") from None
     except ValueError as error:
         raise JobError(str(error)) from None
+    try:
+        ink_rgb(spec.ink)
+    except ValueError as error:
+        raise JobError(f"ink: {error}") from None
     address_block(spec, "recipient")
     address_block(spec, "sender")
     if spec.delivery == "envelope":
@@ -202,7 +206,7 @@ def render_companions(rendered: RenderedCard, *, profile: str | MachineProfile =
     lines = address_block(spec) if spec.delivery == "label" else []
     try:
         files["preview.pdf"] = render_pdf(rendered.drawing, address_lines=lines or None,
-                                          envelope=envelope_drawing,
+                                          envelope=envelope_drawing, ink=ink_rgb(spec.ink),
                                           title=f"penpost card, seed {spec.seed}")
     except ValueError as error:  # the label font lacks a character of the address
         raise JobError(f"recipient: {error}") from None
@@ -250,7 +254,7 @@ def render_job(spec: JobSpec, *, dpi: int = 300,
     drawing, gcode, seconds = plotter_output(layout.drawing, machine)
     files = {
         "card.svg": drawing.to_svg(title=f"penpost card, seed {spec.seed}").encode("utf-8"),
-        "card.png": render_png(drawing, dpi=dpi),
+        "card.png": render_png(drawing, dpi=dpi, ink=ink_rgb(spec.ink)),
         "card.gcode": gcode.encode("ascii"),
         "job.json": (json.dumps(spec.model_dump(mode="json", exclude_none=True), indent=2,
                                 ensure_ascii=False) + "\n").encode("utf-8"),

@@ -104,7 +104,8 @@ def serve_command(host: str, port: int, worker: bool, concurrency: int) -> int:
         console.print(f"penpost API on http://{host}:{port}/v1 (docs at /docs), data in "
                       f"{settings.data_dir}" + (", render worker started" if child else ""),
                       highlight=False)
-        uvicorn.run(api, host=host, port=port, log_level="warning")
+        # open event streams of the pages must not hold a shutdown up for long
+        uvicorn.run(api, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
     finally:
         if child is not None:
             child.send_signal(signal.SIGTERM)

@@ -88,6 +88,7 @@ class Station:
         self.last_interrupted: str | None = None
         self._progress: dict = {}
         self._progress_at = 0.0
+        self._last_status: tuple[object, float] = (None, 0.0)
 
     # ------------------------------------------------------------ set-up
 
@@ -154,6 +155,9 @@ class Station:
             self._idle_commands()
             job = plotqueue.claim_next(self.store, self.config.name)
             if job is None:
+                if self.last_interrupted is not None and (
+                        self.store.job(None, self.last_interrupted).state != "interrupted"):
+                    self.last_interrupted = None  # marked spoiled elsewhere (the page)
                 if self.last_interrupted is None:  # else the interruption stays on show
                     self._status("idle", "Waiting for approved cards.")
                 self.stop.wait(POLL_S)
@@ -186,6 +190,13 @@ class Station:
         return False
 
     def _status(self, status: str, message: str | None, **values: object) -> None:
+        """Show ``status`` and ``message``; an unchanged idle status is written only as a
+        heartbeat every few seconds."""
+        now = time.monotonic()
+        key = (status, message, tuple(sorted(values.items(), key=str)) if values else ())
+        if key == self._last_status[0] and not values and now - self._last_status[1] < 5.0:
+            return
+        self._last_status = (key, now)
         plotqueue.update_station(self.store, self.config.name, status=status, message=message,
                                  **values)
 
@@ -226,7 +237,7 @@ class Station:
         card = card_format(job.request["card"])
         label = job.request.get("recipient", {}).get("name", job.id)
         if not self._wait_for("load_done", "waiting_load",
-                              f"Load a {card.name} card for {label} ({job.id}), "
+                              f"Load card stock ({card.name}) for {label} ({job.id}), "
                               "then press Enter.", job.id):
             self._status("idle", "Card not started; it stays on the queue.", current_job_id=None)
             return None
@@ -270,8 +281,8 @@ class Station:
 
         envelope = envelope_format(job.request.get("envelope", "c6"))
         if not self._wait_for("load_done", "waiting_load",
-                              f"Load a {envelope.name} envelope for the card of {job.id}, "
-                              "then press Enter.", job.id):
+                              f"Load an envelope ({envelope.name}) for the card of "
+                              f"{job.id}, then press Enter.", job.id):
             return
         self._stream(job, gcode, envelope.width_mm, envelope.height_mm, "envelope")
 
@@ -365,8 +376,9 @@ class Station:
             progress["acked"], progress["total"] = event.acked, event.total
             if event.line is not None:
                 progress["strokes_done"] = bisect.bisect_right(self._ends, event.line)
-            if event.seconds_left is not None:
-                progress["remaining_s"] = round(event.seconds_left, 1)
+            if event.seconds_left is not None:  # wall seconds, like elapsed_s
+                scale = self.config.time_scale if self.simulator is not None else 1.0
+                progress["remaining_s"] = round(event.seconds_left * (scale or 1.0), 1)
         elif event.kind == "status" and event.status is not None:
             position = event.status.wpos or event.status.mpos
             if position is not None:

@@ -114,9 +114,11 @@ def test_cards_are_plotted_in_queue_order_after_loading(approved):
 def test_abort_mid_card_interrupts_lifts_the_pen_and_spoiled_cards_are_reprinted(approved):
     store, approve = approved
     (job_id,) = approve(1)
-    sim = SimulatedGrbl(load_profile("grbl-servo"), time_scale=0.02).start()
-    station = Station(store, StationConfig("S1", simulate=True), say=lambda _: None,
-                      simulator=sim)
+    # line 100 answers only after 30 s: the card is surely mid-way when the abort comes
+    sim = SimulatedGrbl(load_profile("grbl-servo"), faults=Faults(slow_reply_s={100: 30.0}))
+    sim.start()
+    station = Station(store, StationConfig("S1", simulate=True, reply_timeout_s=60),
+                      say=lambda _: None, simulator=sim)
     thread = start(station, cards=2)
     plotqueue.post_command(store, "S1", "load_done", "operator")
     wait_until(lambda: (plotqueue.station(store, "S1").progress or {}).get("acked", 0) > 40,
@@ -287,7 +289,7 @@ def test_the_envelope_follows_its_card_with_its_own_prompt(approved):
     plotqueue.post_command(store, "S1", "load_done", "operator")
     row = wait_until(lambda: (r := plotqueue.station(store, "S1")).status == "waiting_load"
                      and "envelope" in (r.message or "") and r, "the envelope prompt")
-    assert "c6 envelope" in row.message
+    assert "envelope (c6)" in row.message
     assert store.job(None, job_id).state == "plotted"
     plotqueue.post_command(store, "S1", "load_done", "operator")
     thread.join(DEADLINE_S)
