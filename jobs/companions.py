@@ -35,23 +35,29 @@ def order_mark(index: int, count: int, job_id: str) -> str:
 
 def labels_for(cards: Sequence[Card], *, sheet: str = "zweckform-3475", start: int = 1) -> bytes:
     """A label sheet PDF with the recipients of ``cards`` in card order, from cell
-    ``start``. Cards without a recipient are an error naming them (they would shift the
-    order of every label after them)."""
+    ``start``. Cards that get no printed label (no recipient, or delivery 'envelope' or
+    'none') are left out, but the order marks count every card, so labels, coupons and
+    cards still match by eye. No card with a label is an error."""
     labels = []
     for index, (job_id, spec) in enumerate(cards):
-        lines = address_block(spec)
-        if not lines:
-            raise JobError(f"job {job_id} (card {index + 1}) has no recipient for a label")
-        labels.append(Label(lines=lines, order_mark=order_mark(index, len(cards), job_id)))
+        if spec.recipient is None or spec.delivery != "label":
+            continue
+        labels.append(Label(lines=address_block(spec),
+                            order_mark=order_mark(index, len(cards), job_id)))
+    if not labels:
+        raise JobError("labels: none of these cards has a recipient for a printed label")
     try:
         return labels_pdf(labels, label_sheet(sheet), start=start)
     except (LabelError, KeyError, ValueError) as error:
         raise JobError(f"labels: {error.args[0] if error.args else error}") from None
 
 
-def coupons_for(cards: Sequence[Card], *, shop_name: str, size: str = "a7") -> bytes:
+def coupons_for(cards: Sequence[Card], *, shop_name: str | Sequence[str], size: str = "a7"
+                ) -> bytes:
     """Coupon inserts for the cards that carry a coupon, in card order, each with the
-    order mark of its card; no card with a coupon is an error."""
+    order mark of its card and its shop's name (one for all, or one per card); no card
+    with a coupon is an error."""
+    names = [shop_name] * len(cards) if isinstance(shop_name, str) else list(shop_name)
     inserts = []
     for index, (job_id, spec) in enumerate(cards):
         coupon = spec.coupon
@@ -62,7 +68,7 @@ def coupons_for(cards: Sequence[Card], *, shop_name: str, size: str = "a7") -> b
         sender = address_block(spec, "sender")
         try:
             inserts.append(CouponInsert(
-                shop_name=shop_name, kind=coupon.kind, amount=coupon.amount,
+                shop_name=names[index], kind=coupon.kind, amount=coupon.amount,
                 currency=coupon.currency if coupon.kind == "amount" else None,
                 locale=LOCALES.get(spec.language, "de_DE"), code=coupon.code,
                 expires=coupon.expires, redeem_url=coupon.redeem_url,

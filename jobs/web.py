@@ -597,58 +597,19 @@ def run_cards(store: Store, name: str) -> list[tuple[Job, str]]:
 
 
 def run_labels_pdf(cards: list[tuple[Job, str]], *, sheet: str, start: int) -> bytes:
-    """A label sheet of the run's recipients, in card order; cards without a printed
-    label (no recipient, or a handwritten envelope) are left out, but the order marks
-    still count every card, so labels, coupons and cards match by eye."""
-    from cards.labels import Label, LabelError, label_sheet, labels_pdf
-    from jobs.companions import order_mark
-    from jobs.render import address_block
+    """The run's label sheet, in card order (see :func:`jobs.companions.labels_for`)."""
+    from jobs.companions import labels_for
 
-    labels = []
-    for index, (job, _) in enumerate(cards):
-        spec = parse_job(job.request)
-        if spec.recipient is None or spec.delivery != "label":
-            continue
-        labels.append(Label(lines=tuple(address_block(spec)),
-                            order_mark=order_mark(index, len(cards), job.id)))
-    if not labels:
-        raise JobError("labels: no card of this run has a recipient for a label")
-    try:
-        return labels_pdf(labels, label_sheet(sheet), start=start)
-    except (LabelError, KeyError, ValueError) as error:
-        raise JobError(f"labels: {error.args[0] if error.args else error}") from None
+    return labels_for([(job.id, parse_job(job.request)) for job, _ in cards],
+                      sheet=sheet, start=start)
 
 
 def run_coupons_pdf(cards: list[tuple[Job, str]], *, size: str) -> bytes:
-    """The coupon inserts of the run's cards that carry one, in card order, each with
-    its own shop's name and the order mark of its card."""
-    from cards.coupon import CouponError, CouponInsert, coupons_pdf
-    from jobs.companions import LOCALES, order_mark
-    from jobs.render import address_block
+    """The run's coupon inserts in card order, each with its own shop's name."""
+    from jobs.companions import coupons_for
 
-    inserts = []
-    for index, (job, shop_name) in enumerate(cards):
-        spec = parse_job(job.request)
-        coupon = spec.coupon
-        if coupon is None or not coupon.code:
-            continue
-        sender = address_block(spec, "sender")
-        try:
-            inserts.append(CouponInsert(
-                shop_name=shop_name, kind=coupon.kind, amount=coupon.amount,
-                currency=coupon.currency if coupon.kind == "amount" else None,
-                locale=LOCALES.get(spec.language, "de_DE"), code=coupon.code,
-                expires=coupon.expires, redeem_url=coupon.redeem_url,
-                order_mark=order_mark(index, len(cards), job.id),
-                sender_lines=tuple(sender[:1] + sender[-1:]) if sender else ()))
-        except CouponError as error:
-            raise JobError(f"job {job.id} coupon: {error}") from None
-    if not inserts:
-        raise JobError("coupons: no card of this run has a coupon")
-    try:
-        return coupons_pdf(inserts, size)
-    except CouponError as error:
-        raise JobError(f"coupons: {error}") from None
+    return coupons_for([(job.id, parse_job(job.request)) for job, _ in cards],
+                       shop_name=[shop for _, shop in cards], size=size)
 
 
 # what each button may do, by the station's status

@@ -369,7 +369,7 @@ def test_label_and_coupon_sheets_of_the_run(as_user, station, web, shop):
     for job_id in ids:
         store.cancel(None, job_id, "user:ann", None)
     nothing = olaf.get("/station/S1/coupons.pdf")
-    assert nothing.status_code == 409 and "no card of this run has a coupon" in nothing.text
+    assert nothing.status_code == 409 and "none of these cards has a coupon" in nothing.text
 
 
 def test_the_list_of_stations(as_user, web):
