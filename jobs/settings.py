@@ -34,6 +34,8 @@ class Settings(BaseSettings):
                            description="artifacts, the SQLite database and the file broker")
     database_url: str = Field(default="", description="SQLAlchemy URL; default SQLite in data_dir")
     broker_url: str = Field(default="", description="Celery broker; default files in data_dir")
+    database_pool_size: int = Field(default=5, ge=1, description="connections kept per process")
+    database_pool_overflow: int = Field(default=5, ge=0, description="extra ones under load")
     profile: str = Field(default="grbl-servo", description="machine profile for G-code")
     preview_dpi: int = Field(default=150, ge=50, le=600, description="PNG preview resolution")
     max_body_bytes: int = Field(default=1_000_000, ge=1024, description="larger bodies get 413")

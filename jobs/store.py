@@ -121,7 +121,8 @@ class Store:
 
     def __init__(self, settings: Settings, dispatcher: Dispatcher | None = None) -> None:
         self.settings = settings
-        self.engine = make_engine(settings.database_url)
+        self.engine = make_engine(settings.database_url, settings.database_pool_size,
+                                  settings.database_pool_overflow)
         self.sessions = make_sessionmaker(self.engine)
         self.dispatcher: Dispatcher = dispatcher or NullDispatcher()
         self._local = threading.local()
