@@ -127,6 +127,7 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     render_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    render_sends: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # optimistic locking: an UPDATE that lost a race fails instead of overwriting
     version: Mapped[int] = mapped_column(Integer, default=1)
 

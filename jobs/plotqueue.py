@@ -12,6 +12,7 @@ by itself on the same stock.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -118,7 +119,8 @@ def choose_station(s: Session, policy: str) -> str | None:
     None also when no station is online: any station that comes online claims it."""
     if policy == "shared":
         return None
-    online = list(s.scalars(select(Station.name).where(Station.online.is_(True))
+    online = list(s.scalars(select(Station.name).where(Station.online.is_(True),
+                                                       Station.last_seen_at >= _heard_since(s))
                             .order_by(Station.name)))
     if not online:
         return None
@@ -137,6 +139,19 @@ def choose_station(s: Session, policy: str) -> str | None:
     return min(online, key=lambda name: (float(loads.get(name, 0.0)), name))
 
 
+def _heard_since(s: Session) -> datetime:
+    """Stations not heard of since this moment are gone (``station_stale_s``)."""
+    stale_s = s.info.get("station_stale_s", 30.0)
+    return utcnow() - timedelta(seconds=stale_s)
+
+
+def _gone_stations(name: str, since: datetime):  # noqa: ANN202 - a select
+    """Stations other than ``name`` that are offline or have not been heard of since
+    ``since``: their queued cards may be taken by any station."""
+    return select(Station.name).where(Station.name != name, or_(
+        Station.online.is_(False), Station.last_seen_at < since))
+
+
 def plotting_on(store: Store, name: str) -> list[str]:
     """Ids of the cards in state plotting on station ``name``."""
     with store.session() as s:
@@ -148,8 +163,10 @@ def claim_next(store: Store, name: str) -> Job | None:
     """Reserve the next queued card for station ``name`` (it stays queued until the
     stock is loaded); None when the queue is empty."""
     with store.session() as s:
+        since = utcnow() - timedelta(seconds=store.settings.station_stale_s)
         query = (select(Job).where(Job.state == State.QUEUED.value,
-                                   or_(Job.station == name, Job.station.is_(None)))
+                                   or_(Job.station == name, Job.station.is_(None),
+                                       Job.station.in_(_gone_stations(name, since))))
                  .order_by(Job.queue_seq, Job.seq).limit(1)
                  .with_for_update(skip_locked=True))
         job = s.scalar(query)

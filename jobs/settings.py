@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     render_stale_s: float = Field(default=60.0, gt=0,
                                   description="a job received this long ago and not rendered is sent again")
     rate_limit_per_minute: int = Field(default=600, ge=1, description="requests per API key")
+    station_stale_s: float = Field(default=30.0, gt=0, description="a station not heard of "
+                                   "this long is gone: its queued cards go to the others")
     plot_policy: Literal["least-time", "round-robin", "shared"] = Field(
         default="least-time", description="how approved cards are spread over the stations")
 

@@ -193,8 +193,10 @@ class Station:
         """Show ``status`` and ``message``; an unchanged idle status is written only as a
         heartbeat every few seconds."""
         now = time.monotonic()
-        key = (status, message, tuple(sorted(values.items(), key=str)) if values else ())
-        if key == self._last_status[0] and not values and now - self._last_status[1] < 5.0:
+        key = (status, message, repr(sorted(values.items(), key=str)))
+        # the heartbeat: often enough that others never take this station for gone
+        beat_s = min(5.0, self.store.settings.station_stale_s / 3)
+        if key == self._last_status[0] and now - self._last_status[1] < beat_s:
             return
         self._last_status = (key, now)
         plotqueue.update_station(self.store, self.config.name, status=status, message=message,
@@ -206,6 +208,7 @@ class Station:
         self._status(status, message, current_job_id=job_id)
         self.say(message)
         while not self.stop.is_set():
+            self._status(status, message, current_job_id=job_id)  # heartbeat while waiting
             for command in plotqueue.take_commands(self.store, self.config.name):
                 if command.command == wanted:
                     return True

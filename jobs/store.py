@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from jobs.db import (
@@ -485,6 +485,7 @@ class Store:
                 from jobs.plotqueue import choose_station
 
                 job.queue_seq = self._next_queue_seq(s)
+                s.info["station_stale_s"] = self.settings.station_stale_s
                 job.station = choose_station(s, self.settings.plot_policy)
                 where = f"station {job.station}" if job.station else "the shared queue"
                 self.transition(s, job, State.QUEUED, actor, f"approved: on the plot queue "
@@ -533,7 +534,7 @@ class Store:
             job.error = None
             job.plot_seconds = None
             job.queue_seq = None
-            job.render_sent_at = utcnow()
+            job.render_sent_at, job.render_sends = utcnow(), 0
             self.transition(s, job, State.RECEIVED, actor,
                             f"edited: revision {job.revision}", "edit")
         self._after_commit_render([job])
@@ -633,13 +634,21 @@ class Store:
         """Send again what was lost on the way: renders of jobs still received after
         ``render_stale_s`` and webhook deliveries that are due. Returns the counts."""
         now = now or utcnow()
-        stale = now - timedelta(seconds=self.settings.render_stale_s)
+        base = self.settings.render_stale_s
+        stale = now - timedelta(seconds=base)
         with self.session() as s:
-            jobs = list(s.execute(select(Job.id, Job.revision).where(
-                Job.state == State.RECEIVED.value, Job.render_sent_at < stale).limit(1000)))
+            # a render message may be lost, or only waiting behind a long queue: send it
+            # again after render_stale_s, then after 2, 4, … times that (up to 64 times)
+            rows = s.execute(select(Job.id, Job.revision, Job.render_sent_at, Job.render_sends)
+                             .where(Job.state == State.RECEIVED.value,
+                                    Job.render_sent_at < stale).limit(5000)).all()
+            jobs = [(job_id, revision) for job_id, revision, sent, sends in rows
+                    if sent is None or sent < now - timedelta(
+                        seconds=base * 2 ** min(int(sends or 0), 6))][:1000]
             if jobs:
                 s.execute(update(Job).where(Job.id.in_([j for j, _ in jobs]))
-                          .values(render_sent_at=now)
+                          .values(render_sent_at=now,
+                                  render_sends=func.coalesce(Job.render_sends, 0) + 1)
                           .execution_options(synchronize_session=False))
             deliveries = list(s.scalars(select(WebhookDelivery.id).where(
                 WebhookDelivery.status == "pending",

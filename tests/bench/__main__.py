@@ -137,7 +137,7 @@ def plotter_targets(rows: list[PlotterRow]) -> Table:
     return table
 
 
-SECTIONS = ("handwriting", "ocr", "plotter", "stream", "service")
+SECTIONS = ("handwriting", "ocr", "plotter", "stream", "service", "load")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -149,7 +149,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"unknown benchmark {sorted(unknown)[0]!r}; one of {', '.join(SECTIONS)}")
     start = time.perf_counter()
     if chosen & {"handwriting", "ocr", "plotter", "stream"} == set():
-        _service()
+        if "service" in chosen:
+            _service()
+        if "load" in chosen:
+            _load()
         console.print(f"[dim]benchmarks took {time.perf_counter() - start:.0f} s[/]")
         return
     if not vpype_ref.available():
@@ -174,6 +177,8 @@ def main(argv: list[str] | None = None) -> None:
         streaming_main()  # streaming in the simulated GRBL: simulated time against the estimate
     if "service" in chosen:
         _service()
+    if "load" in chosen:
+        _load()
     console.print(f"[dim]benchmarks took {time.perf_counter() - start:.0f} s[/]")
 
 
@@ -181,6 +186,15 @@ def _service() -> None:
     from tests.bench.service import measure_service, service_table
 
     console.print(service_table(measure_service()))
+
+
+def _load() -> None:
+    from tests.bench.load import day_tables, load_tables, measure_day, measure_load
+
+    for part in load_tables(measure_load()):
+        console.print(part)
+    for part in day_tables(measure_day()):
+        console.print(part)
 
 
 if __name__ == "__main__":
