@@ -638,13 +638,13 @@ class Store:
         stale = now - timedelta(seconds=base)
         with self.session() as s:
             # a render message may be lost, or only waiting behind a long queue: send it
-            # again after render_stale_s, then after 2, 4, … times that (up to 64 times)
+            # again after render_stale_s, then after 2 and from then on 4 times that
             rows = s.execute(select(Job.id, Job.revision, Job.render_sent_at, Job.render_sends)
                              .where(Job.state == State.RECEIVED.value,
                                     Job.render_sent_at < stale).limit(5000)).all()
             jobs = [(job_id, revision) for job_id, revision, sent, sends in rows
                     if sent is None or sent < now - timedelta(
-                        seconds=base * 2 ** min(int(sends or 0), 6))][:1000]
+                        seconds=base * 2 ** min(int(sends or 0), 2))][:1000]
             if jobs:
                 s.execute(update(Job).where(Job.id.in_([j for j, _ in jobs]))
                           .values(render_sent_at=now,
