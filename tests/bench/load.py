@@ -348,12 +348,13 @@ def load_tables(r: LoadResult) -> list[Any]:
     out.append(Text("jobs 'received' over time: "
                     + _sparkline([rec for _, rec, _ in r.depth])))
     if r.left_in_broker:
-        waited = "more than PROBE_CAP_S" if r.probe_s is None else f"{r.probe_s:.1f} s"
+        waited = f"more than {PROBE_CAP_S} s" if r.probe_s is None else f"{r.probe_s:.1f} s"
         out.append(Text(
             f"The {r.left_in_broker} render messages left are the API's sweeper sending "
-            "again, every render_stale_s (default 60 s), each job that was only waiting in "
-            "the queue: it cannot tell a lost message from a queued one. Each costs a worker "
-            f"a look-up; a job submitted right after the backlog waited {waited}."))
+            "again (after render_stale_s, default 60 s, then after 2, 4, … times that) the "
+            "renders of jobs that were only waiting in the queue: it cannot tell a lost "
+            "message from a queued one. Each costs a worker a look-up; a job submitted "
+            f"right after the backlog waited {waited}."))
     if r.jobs < FULL_JOBS:
         full = r.extrapolated_s(FULL_JOBS)
         out.append(Text(f"{FULL_JOBS} jobs were not run: at these rates they would take about "

@@ -129,7 +129,14 @@ def service(request, tmp_path: Path) -> Iterator[Service]:
         processes.append(penpost("worker", "--concurrency", "2", env=env, background=True))
     service = Service(env, port, processes)
     try:
-        wait_for(lambda: _healthy(service.url), "the API to answer")
+        try:
+            wait_for(lambda: _healthy(service.url), "the API to answer")
+        except AssertionError:  # say why: the processes' last words
+            for process in processes:
+                stop(process)
+            raise AssertionError("the API did not answer; " + " | ".join(
+                f"{p.args[3:5]} exit {p.returncode}: "
+                f"{p.stderr.read()[-1500:].decode(errors='replace')}" for p in processes))
         yield service
     finally:
         for process in processes:
