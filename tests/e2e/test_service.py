@@ -136,7 +136,7 @@ def service(request, tmp_path: Path) -> Iterator[Service]:
                 stop(process)
             raise AssertionError("the API did not answer; " + " | ".join(
                 f"{p.args[3:5]} exit {p.returncode}: "
-                f"{p.stderr.read()[-1500:].decode(errors='replace')}" for p in processes))
+                f"{p.stderr.read()[-1500:].decode(errors='replace')}" for p in processes)) from None
         yield service
     finally:
         for process in processes:
