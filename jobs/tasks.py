@@ -22,7 +22,7 @@ from jobs.render import render_companions, render_job, write_outputs
 from jobs.schema import JobError, parse_job
 from jobs.settings import Settings, load_settings
 from jobs.states import State
-from jobs.store import Store
+from jobs.store import NotFoundError, Store
 from jobs.webhooks import deliver
 
 RENDER_QUEUE = "render"
@@ -92,7 +92,10 @@ def render_stored_job(store: Store, job_id: str, revision: int) -> str:
     """Render revision ``revision`` of a stored job into its artifacts and move it to
     rendered (or failed, with the reason). Returns what happened: ``rendered``,
     ``failed`` or ``stale`` (the job moved on; nothing done)."""
-    job = store.job(None, job_id)
+    try:
+        job = store.job(None, job_id)
+    except NotFoundError:  # a message from another database (or a job rolled back)
+        return "stale"
     if job.revision != revision or job.state != State.RECEIVED.value:
         return "stale"
     settings = store.settings

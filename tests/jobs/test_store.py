@@ -138,6 +138,10 @@ def test_edit_makes_a_new_revision_and_approval_starts_over(store, shop):
     assert store.job(shop.id, job.id).revision == 2
 
 
+def test_a_render_of_an_unknown_job_is_dropped_quietly(store):
+    assert render_stored_job(store, "job_not_here", 1) == "stale"
+
+
 def test_a_render_of_an_old_revision_is_dropped(store, shop):
     store.dispatcher.run = False
     job = store.submit(shop, BODY).job
