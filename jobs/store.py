@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from jobs.db import (
@@ -136,6 +136,10 @@ class Store:
         config = Config()
         config.set_main_option("script_location", "jobs:migrations")
         with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # API, workers and stations start together on a fresh database: one
+                # migrates, the others wait here and then find the schema at head
+                connection.execute(text("SELECT pg_advisory_xact_lock(727364)"))
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
