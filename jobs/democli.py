@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
+from jobs.servicecli import api_answers, free_port
 from jobs.settings import Settings
 from jobs.store import Store
 
@@ -26,12 +26,6 @@ console = Console(soft_wrap=True)
 DOWNLOADS = {"preview.pdf": "preview_pdf", "card.png": "preview_png", "card.svg": "svg",
              "card.gcode": "gcode"}
 WAIT_S = 120.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait(check, what: str, seconds: float = WAIT_S):  # noqa: ANN001, ANN202
@@ -42,13 +36,6 @@ def _wait(check, what: str, seconds: float = WAIT_S):  # noqa: ANN001, ANN202
             return value
         time.sleep(0.1)
     raise RuntimeError(f"timed out after {seconds:.0f} s waiting for {what}")
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def run_demo(out: Path, examples: list[Path]) -> int:
@@ -62,14 +49,14 @@ def run_demo(out: Path, examples: list[Path]) -> int:
     store.migrate()
     shop = store.shop_by_name("Demo shop")
     key = store.create_key(shop.id) if shop else store.create_shop("Demo shop")[1]
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([sys.executable, "-m", "jobs.cli", "serve", "--port", str(port),
                                "--concurrency", "2"], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         console.print(f"started the penpost service at {url} (data in {data})", highlight=False)
-        _wait(lambda: server.poll() is None and _healthy(url), "the service to start", 60)
+        _wait(lambda: server.poll() is None and api_answers(url), "the service to start", 60)
         api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
         submitted = {}
         for example in examples:

@@ -18,6 +18,37 @@ err = Console(stderr=True, soft_wrap=True)
 shops_app = typer.Typer(help="Shops and their API keys.", no_args_is_help=True)
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now (for a local API)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def api_answers(url: str) -> bool:
+    """True when the penpost API at ``url`` answers its health check."""
+    import httpx
+
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def stop_processes(processes: list[subprocess.Popen], timeout_s: float = 30.0) -> None:
+    """SIGTERM each process's group, wait, and SIGKILL the groups that do not end."""
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
 def migrated_store(settings: Settings) -> Store:
     """The store of ``settings`` with its schema brought up to date."""
     store = Store(settings)

@@ -10,20 +10,12 @@ import subprocess
 import sys
 import time
 
-import httpx
 from rich.console import Console
 
-from jobs.servicecli import migrated_store
+from jobs.servicecli import api_answers, migrated_store
 from jobs.settings import load_settings
 
 console = Console(soft_wrap=True)
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def up_command(stations: int, simulate: bool, ports: list[str], port: int, profile: str,
@@ -61,7 +53,7 @@ def up_command(stations: int, simulate: bool, ports: list[str], port: int, profi
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     deadline = time.monotonic() + 60
-    while not _healthy(url) and time.monotonic() < deadline and not stopping:
+    while not api_answers(url) and time.monotonic() < deadline and not stopping:
         time.sleep(0.2)
     console.print(f"penpost cluster up: API {url}/v1 (docs {url}/docs), pages {url}/login, "
                   f"{stations} station(s) S1…S{stations}"

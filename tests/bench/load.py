@@ -49,7 +49,8 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from tests.bench.service import BODY, _free_port, _healthy, _penpost, _wait
+from jobs.servicecli import api_answers, free_port, stop_processes
+from tests.bench.service import BODY, _penpost, _wait
 
 ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 FULL_JOBS = 10_000  # the figure
@@ -105,19 +106,6 @@ def _fresh_vhost() -> Iterator[str]:
     finally:
         if made:
             subprocess.run([ctl, "delete_vhost", name], capture_output=True, timeout=60)
-
-
-def _stop(processes: list[subprocess.Popen]) -> None:
-    import signal
-
-    for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 # ---------------------------------------------------------------- (a) many jobs
@@ -217,11 +205,11 @@ def measure_load(jobs: int = JOBS, clients: int = CLIENTS) -> LoadResult:
         try:
             out = _penpost(["shops", "create", "bench"], env)  # migrates, before any server
             key = re.search(r"store it now\): (\S+)", out).group(1)
-            port = _free_port()
+            port = free_port()
             url = f"http://127.0.0.1:{port}"
             processes.append(_penpost(["serve", "--port", str(port), "--no-worker"], env,
                                       background=True))
-            _wait(lambda: _healthy(url), 60)
+            _wait(lambda: api_answers(url), 60)
             limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
             client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"},
                                   timeout=120, limits=limits)
@@ -294,7 +282,7 @@ def measure_load(jobs: int = JOBS, clients: int = CLIENTS) -> LoadResult:
                 depth=[(t, rec, ready) for t, rec, _, ready in sampler.samples],
                 second_worker_at_s=second_at, done_at_s=done_at)
         finally:
-            _stop(processes)
+            stop_processes(processes)
 
 
 def _sparkline(values: list[int], width: int = 60) -> str:

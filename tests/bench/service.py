@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,6 +19,8 @@ from pathlib import Path
 import httpx
 from rich import box
 from rich.table import Table
+
+from jobs.servicecli import api_answers, free_port, stop_processes
 
 JOBS = 80
 CLIENTS = 8
@@ -40,12 +40,6 @@ class ServiceRow:
     p99_ms: float
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _penpost(args: list[str], env: dict[str, str], background: bool = False):  # noqa: ANN202
     command = [sys.executable, "-m", "jobs.cli", *args]
     if background:
@@ -63,23 +57,16 @@ def _wait(check, seconds: float = 300) -> None:  # noqa: ANN001
     raise RuntimeError("timed out")
 
 
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def _run(setup: str, env: dict[str, str], workers: list[list[str]], serve_args: list[str]
          ) -> ServiceRow:
     out = _penpost(["shops", "create", f"bench-{secrets.token_hex(3)}"], env)
     key = re.search(r"store it now\): (\S+)", out).group(1)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     processes = [_penpost(["serve", "--port", str(port), *serve_args], env, background=True)]
     processes += [_penpost(args, env, background=True) for args in workers]
     try:
-        _wait(lambda: _healthy(url), 60)
+        _wait(lambda: api_answers(url), 60)
         client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"},
                               timeout=60)
         client.post("/v1/jobs", json={**BODY, "seed": 0})  # warm: fonts loaded in the API
@@ -106,14 +93,7 @@ def _run(setup: str, env: dict[str, str], workers: list[list[str]], serve_args: 
                           statistics.median(latencies),
                           latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))])
     finally:
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+        stop_processes(processes)
 
 
 def measure_service() -> list[ServiceRow]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import pytest
 from cards.formats import card_format
 from cards.preview import pdf_strokes
 from jobs.cli import example_jobs
+from jobs.servicecli import api_answers, free_port, stop_processes
 from plotter.gcode import read_strokes
 from plotter.profile import load_profile
 from tests.conftest import need_tool, postgres_available
@@ -29,12 +29,6 @@ from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.slow
 DEADLINE_S = 90
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def redis_available() -> bool:
@@ -68,12 +62,7 @@ def wait_for(check: Callable[[], object], what: str) -> object:
 
 
 def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+    stop_processes([process])
 
 
 class Service:
@@ -130,7 +119,7 @@ def service(request, tmp_path: Path) -> Iterator[Service]:
     service = Service(env, port, processes)
     try:
         try:
-            wait_for(lambda: _healthy(service.url), "the API to answer")
+            wait_for(lambda: api_answers(service.url), "the API to answer")
         except AssertionError:  # say why: the processes' last words
             for process in processes:
                 stop(process)
@@ -160,13 +149,6 @@ def _rabbit_vhost(request) -> str:
     request.addfinalizer(lambda: subprocess.run([ctl, "delete_vhost", name],
                                                 capture_output=True, timeout=60))
     return name
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def wait_state(client: httpx.Client, job_id: str, state: str, revision: int = 1) -> dict:
