@@ -65,7 +65,7 @@ def _keys(streamer: GrblStreamer) -> Iterator[None]:
             elif key in (b"a", b"A", b"\x03"):
                 streamer.abort()
 
-    tty.setcbreak(fd)
+    tty.setcbreak(fd, termios.TCSANOW)  # keep keys typed before this
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
     try:
@@ -117,7 +117,16 @@ def plot_command(target: Path, port: str | None, profile: str, simulate: bool, *
         elif event.kind == "status" and event.status is not None:
             pos = event.status.mpos
             text_pos = f"X{pos[0]:.1f} Y{pos[1]:.1f} {event.status.state}" if pos else ""
-            progress.update(task, pos=text_pos, total=event.total or None)
+            progress.update(task, pos=text_pos, total=event.total or None,
+                            left=_seconds(event.seconds_left))
+        elif event.kind == "paused":
+            progress.update(task, description="paused")
+            progress.console.print(f"[yellow]paused ({event.text}) after line "
+                                   f"{event.acked} of {event.total}; space resumes, "
+                                   "a aborts[/]", highlight=False)
+        elif event.kind == "resumed":
+            progress.update(task, description="plotting")
+            progress.console.print(f"resumed ({event.text})", highlight=False)
         elif event.kind in ("warning", "message"):
             progress.console.print(f"[yellow]{event.text}[/]", highlight=False)
 
@@ -127,9 +136,6 @@ def plot_command(target: Path, port: str | None, profile: str, simulate: bool, *
         with GrblStreamer(device, machine, on_event=on_event,
                           reply_timeout_s=reply_timeout_s) as streamer:
             streamer.connect()
-            if not quiet:
-                console.print(f"{path} on {device} ({machine.name}); space pauses, "
-                              "a or Ctrl-C aborts", highlight=False)
 
             def run() -> None:
                 nonlocal result, failure
@@ -140,6 +146,9 @@ def plot_command(target: Path, port: str | None, profile: str, simulate: bool, *
 
             worker = threading.Thread(target=run, name="penpost-plot")
             with progress, _keys(streamer):
+                if not quiet:  # said once the keys are watched
+                    progress.console.print(f"{path} on {device} ({machine.name}); space "
+                                           "pauses, a or Ctrl-C aborts", highlight=False)
                 worker.start()
                 while worker.is_alive():
                     try:

@@ -644,17 +644,24 @@ def optimize(d: Drawing, *, merge_tolerance_mm: float = 0.05,
     """:func:`drop_empty`, :func:`merge`, :func:`simplify`, then :func:`order` (mm, s).
 
     Cleaning first so garbage never joins a stroke; merging before simplifying so the
-    joins are simplified too; ordering last, on the final strokes.
+    joins are simplified too; ordering last, on the final strokes. A join can leave a
+    stroke whose ends lie worse for the travel than its parts' did (two strokes meeting
+    at the start, say): when the merged drawing's best order has more pen-up travel than
+    the input order, the strokes are ordered unmerged instead, so the result never
+    travels more than the input.
 
     >>> d = Drawing(([(9, 0), (5, 0)], [(0, 0), (2, 0), (4, 0)], [(4, 0), (4, 0)]), 10, 10)
     >>> [s.tolist() for s in optimize(d).strokes]
     [[[0.0, 0.0], [4.0, 0.0]], [[5.0, 0.0], [9.0, 0.0]]]
     """
-    d = drop_empty(d)
-    d = merge(d, merge_tolerance_mm)
-    d = simplify(d, simplify_tolerance_mm)
-    return order(d, band_mm=band_mm, bands=bands, time_budget_s=time_budget_s, start=start,
-                 rotate_loops=rotate_loops)
+    cleaned = drop_empty(d)
+    merged = simplify(merge(cleaned, merge_tolerance_mm), simplify_tolerance_mm)
+    options = dict(band_mm=band_mm, bands=bands, time_budget_s=time_budget_s, start=start,
+                   rotate_loops=rotate_loops)
+    out = order(merged, **options)
+    if len(merged) < len(cleaned) and out.pen_up_travel_mm(start) > d.pen_up_travel_mm(start):
+        out = order(simplify(cleaned, simplify_tolerance_mm), **options)
+    return out
 
 
 __all__ = ["band_labels", "drop_empty", "merge", "optimize", "order", "simplify"]

@@ -402,6 +402,39 @@ class Planner:
             return None
         return self._finalise_first()
 
+    def reopen(self, block: Block, elapsed_s: float) -> bool:
+        """Put the rest of the executing ``block`` back in the buffer, ``elapsed_s`` into it.
+
+        GRBL re-plans the block its stepper is running when a block arrives behind it
+        (``st_update_plan_block_parameters``): a block released alone, planned to stop,
+        may then keep its speed into the next one. The rest keeps its entry at the speed
+        the block has at ``elapsed_s`` (mm/s), so the next :meth:`append` can raise its
+        exit. Only for the block released last, with nothing buffered since; returns False
+        (and changes nothing) when the block is as good as done.
+        """
+        if self._buffer:
+            raise ValueError("reopen needs an empty buffer: the block must be the last one")
+        position = block.position_at(elapsed_s)
+        rest = math.dist(position, block.end)
+        if rest < EMPTY_MOVE_MM or elapsed_s >= block.duration_s:
+            return False
+        speed = block.speed_at(elapsed_s)
+        pending = _Pending(
+            position,
+            block.end,
+            rest,
+            block.nominal_mm_s,
+            block.accel_mm_s2,
+            block.max_entry_mm_s**2,
+            block.line,
+            block.rapid,
+            block.pen_down,
+            [],
+        )
+        pending.entry_sqr = speed * speed
+        self._buffer.append(pending)
+        return True
+
     def flush(self) -> None:
         """Plan every buffered block to a full stop and finalise them (end of program)."""
         while self._buffer:
@@ -527,6 +560,7 @@ class Plan:
     ``total_s``, their sum. ``pen_lifts`` counts pen-down → pen-up changes.
     ``line_numbers`` (sorted) and ``line_end_s`` back :meth:`time_at_line`: the seconds
     after which every step of that line and of the lines before it has run.
+    ``block_lines`` and ``block_start_s`` are each block's G-code line and start, s.
     """
 
     steps: tuple[Step, ...]
@@ -540,6 +574,8 @@ class Plan:
     pen_lifts: int
     line_numbers: np.ndarray = field(repr=False)
     line_end_s: np.ndarray = field(repr=False)
+    block_lines: np.ndarray = field(repr=False)
+    block_start_s: np.ndarray = field(repr=False)
 
     def time_at_line(self, line: int) -> float:
         """Seconds from the start until G-code line ``line`` (1-based) has run, with every
@@ -550,6 +586,29 @@ class Plan:
     def seconds_left(self, line: int) -> float:
         """Seconds still to run once line ``line`` has run."""
         return max(self.total_s - self.time_at_line(line), 0.0)
+
+    def seconds_left_running(self, acked_line: int, blocks_in_use: int) -> float:
+        """Seconds still to run while the controller has answered every line up to
+        ``acked_line`` and holds ``blocks_in_use`` blocks in its planner, the first of them
+        executing (GRBL reports free blocks, ``Bf:``; in use = its planner size minus
+        those). The answers run ahead of the pen by the whole planner buffer, up to 15
+        blocks, so :meth:`seconds_left` of the answered line is too little; this counts
+        from the start of the executing block. With no block in use (idle, or in a dwell)
+        it is :meth:`seconds_left`.
+
+        >>> from plotter.profile import load_profile
+        >>> moves = [Move(10.0 * k, 0, 0, 600, False, line=k) for k in range(1, 4)]
+        >>> p = plan(moves, load_profile("grbl-servo"))
+        >>> p.seconds_left_running(3, 2) > p.seconds_left(3) == 0.0
+        True
+        """
+        if blocks_in_use <= 0:
+            return self.seconds_left(acked_line)
+        planned = int(np.searchsorted(self.block_lines, acked_line, side="right"))
+        if planned == 0:
+            return self.total_s
+        running = max(planned - blocks_in_use, 0)
+        return max(self.total_s - float(self.block_start_s[running]), 0.0)
 
     def position_at(self, t: float) -> Point:
         """Machine position ``t`` seconds after the start, mm."""
@@ -588,10 +647,12 @@ def plan(
     ends = np.empty(len(steps))
     lines = np.empty(len(steps), dtype=np.int64)
     blocks: list[Block] = []
+    block_start_s: list[float] = []
     t = draw_s = travel_s = dwell_s = 0.0
     for i, step in enumerate(steps):
         if isinstance(step, Block):
             blocks.append(step)
+            block_start_s.append(t)
             t += step.duration_s
             if step.pen_down:
                 draw_s += step.duration_s
@@ -617,6 +678,8 @@ def plan(
         pen_lifts=planner.pen_lifts,
         line_numbers=lines[order],
         line_end_s=line_end_s,
+        block_lines=np.array([b.line for b in blocks], dtype=np.int64),
+        block_start_s=np.array(block_start_s),
     )
 
 

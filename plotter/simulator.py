@@ -43,10 +43,10 @@ scale the bytes reach the pty ``reply_latency_s * time_scale`` wall seconds late
 
 Not modelled: arcs (G2/G3), G10/G28/G30/G53/G92, jogging, overrides, homing, M0/M1
 (answered ``error:20`` or ``error:3``); a feed hold stops at once instead of decelerating,
-and the block resumes from rest; a block's speed profile is fixed once it starts (GRBL
-re-plans the running block when a new one arrives, ``st_update_plan_block_parameters``),
-so a block that starts alone counts as a starvation even where GRBL would have kept its
-speed — at a program's first move, say; Z has no soft limit. Units: machine mm, mm/min for
+and the block resumes from rest; Z has no soft limit. As GRBL does
+(``st_update_plan_block_parameters``), a block that started alone is re-planned when the
+next move arrives while it runs, so it need not stop; that counts as a starvation only
+when the block had already begun to brake for the stop. Units: machine mm, mm/min for
 feeds, seconds.
 """
 
@@ -623,12 +623,32 @@ class SimulatedGrbl:
         if isinstance(command, Move):
             moves = command.x, command.y, command.z
             if self._starve_mark is not None and moves != self._planner.position:
-                self.log.starvations.append(self._starve_mark)
+                if self._reopen_running():
+                    self.log.starvations.append(self._starve_mark)
                 self._starve_mark = None
         else:
             self._starve_mark = None  # a sync or a dwell stops the machine by design
         self._planner.append(command)
         self._collect()
+
+    def _reopen_running(self) -> bool:
+        """A move arrived after the planner ran empty: re-plan the block still running.
+
+        As GRBL does, the rest of a block released alone is put back ahead of the new
+        move, so it need not stop at its end. Returns whether the empty planner cost speed
+        on paper (a starvation): the block had already stopped or begun to slow down for
+        a stop the new move makes needless.
+        """
+        step = self._current
+        if not isinstance(step, Block) or self._steps or self._planner.buffered or self._hold:
+            return True
+        elapsed = self.now - self._current_start
+        braking = elapsed > step.accel_s + step.cruise_s and step.exit_mm_s < step.peak_mm_s
+        if not self._planner.reopen(step, elapsed):
+            return True
+        self._pos = step.position_at(elapsed)
+        self._current = None
+        return braking
 
     def _start_steps(self) -> None:
         """Start the next step if the machine is free; GRBL's auto cycle start."""

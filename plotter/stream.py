@@ -600,7 +600,8 @@ class GrblStreamer:
             item = self._next(min(0.05, self.status_interval_s))
             now = time.monotonic()
             if item is None:
-                self._check_timeout(unacked, now - last_reply, status_since_reply, acked)
+                self._check_timeout(unacked, now - last_reply, status_since_reply, acked,
+                                    lines[sent - 1] if sent == total else None)
                 continue
             kind, line = item
             if kind == "disconnected":
@@ -613,9 +614,7 @@ class GrblStreamer:
                 status = self._note_status(line)
                 if status is not None:
                     status_since_reply = True
-                    left = None
-                    if plan_ is not None and acked:
-                        left = plan_.seconds_left(lines[acked - 1][0])
+                    left = self._seconds_left(plan_, lines[acked - 1][0] if acked else 0)
                     self._note_hold(status, acked, total, left)
                     self._emit(StreamEvent("status", acked=acked, total=total, status=status,
                                            seconds_left=left))
@@ -636,7 +635,7 @@ class GrblStreamer:
                     raise exc
                 acked += 1
                 number, gcode = lines[index]
-                left = plan_.seconds_left(number) if plan_ is not None else None
+                left = self._seconds_left(plan_, number)
                 self._emit(StreamEvent("ack", line=number, gcode=gcode, acked=acked,
                                        total=total, seconds_left=left, status=self.status))
                 continue
@@ -656,6 +655,18 @@ class GrblStreamer:
             if line.startswith("[MSG:"):
                 self._emit(StreamEvent("message", text=line, acked=acked, total=total))
         return acked
+
+    def _seconds_left(self, plan_: Plan | None, acked_line: int) -> float | None:
+        """The planner's seconds still to run, counted from the block the machine is
+        running (by the last status report's free planner blocks), not from the last
+        answered line, which runs ahead of the pen by the planner buffer."""
+        if plan_ is None:
+            return None
+        status = self.status
+        if status is None or status.planner_free is None:
+            return plan_.seconds_left(acked_line)
+        in_use = self.profile.planner_blocks - status.planner_free
+        return plan_.seconds_left_running(acked_line, in_use)
 
     def _note_hold(self, status: Status, acked: int, total: int, left: float | None) -> None:
         """Emit ``paused`` when the reports first show a hold, ``resumed`` when they first
@@ -688,7 +699,16 @@ class GrblStreamer:
         return status.state not in ("Idle", "Alarm", "Check")
 
     def _check_timeout(self, unacked: deque[tuple[int, int]], quiet_s: float,
-                       status_since_reply: bool, acked: int) -> None:
+                       status_since_reply: bool, acked: int,
+                       last_line: tuple[int, str] | None) -> None:
+        """Raise the interrupt for a reply that did not come within ``reply_timeout_s``.
+
+        ``last_line`` is the program's last line once every line is sent. When a fresh
+        status report then shows the controller idle with both buffers empty, it has read
+        and run every line: a reply was lost on the way, and GRBL's replies carry no line
+        number, so the message says so and names where the card stopped instead of
+        blaming the oldest unanswered line (every later ``ok`` was counted against it).
+        """
         if self._paused or quiet_s < self.reply_timeout_s:
             return
         status = self.status
@@ -697,7 +717,21 @@ class GrblStreamer:
         if status_since_reply and status is not None and status.state in ("Run", "Hold"):
             return
         index = unacked[0][0] if unacked else None
-        exc = _Interrupt(f"no reply within {self.reply_timeout_s:g} s", index)
+        reason = f"no reply within {self.reply_timeout_s:g} s"
+        names_line = False
+        drained = (status is not None and status.state == "Idle"
+                   and (status.rx_free or 0) >= self.rx_limit
+                   and (status.planner_free is None
+                        or status.planner_free >= self.profile.planner_blocks))
+        if status_since_reply and drained and last_line is not None and unacked:
+            number, code = last_line
+            missing = len(unacked)
+            reason += (f": {missing} {'reply was' if missing == 1 else 'replies were'} lost "
+                       f"(an 'ok' or an 'error:N'; GRBL's replies name no line, so which "
+                       f"line cannot be told). The controller is idle with empty buffers: "
+                       f"it read every line, up to the last at line {number} ({code!r})")
+            index, names_line = unacked[-1][0], True
+        exc = _Interrupt(reason, index, names_line=names_line)
         exc.acked = acked  # type: ignore[attr-defined]
         raise exc
 

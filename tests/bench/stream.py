@@ -21,10 +21,10 @@ Our G-code's segments are longer than vpype's (median about 0.5 mm, some 20 to 3
 second over a card), so send-and-wait mostly loses time after each pen sync (``M3``,
 ``M5``, ``G4``): the next line is sent only once the sync's ``ok`` came back.
 
-The simulator fixes a block's speed profile once it starts, where GRBL would re-plan it:
-a program's first move, which starts before the next line is in, counts as a starvation
-(the one on each ``grbl-z`` card, on a pen-up travel; the servo profile syncs first).
-Starvations are listed under the table with their line.
+As GRBL does, the simulator re-plans a block that started alone when the next move
+comes in while it runs (a program's first move, or any move after a send-and-wait
+round trip), so only a real stop or a brake for one counts as a starvation. Starvations
+are listed under the table with their line.
 
 Cards run two at a time in worker processes (2 cores); about 90 s in all.
 Run: ``.venv/bin/python -m tests.bench.stream``.

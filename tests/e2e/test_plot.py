@@ -1,7 +1,14 @@
 """``penpost plot --simulate`` end to end: a G-code file and a job directory plot with
-exit status 0; a card the controller rejects ends with exit status 3."""
+exit status 0; a card the controller rejects ends with exit status 3; in a terminal,
+the keys pause, resume and abort."""
 
 from __future__ import annotations
+
+import os
+import pty
+import select
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -64,3 +71,43 @@ def test_example_cards_stream_to_the_end_with_the_drawings_strokes(profile_name)
         assert len(drawn) == len(expected), job_file.name
         worst = max(float(np.abs(a - b).max()) for a, b in zip(drawn, expected, strict=True))
         assert worst < 0.01, (job_file.name, worst)
+
+
+def _read_until(fd: int, pattern: bytes, seen: bytearray, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while pattern not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {pattern!r} on the terminal; it showed:\n{seen.decode(errors='replace')}"
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:  # the child closed the terminal
+                break
+    assert pattern in seen, seen.decode(errors="replace")
+
+
+def test_terminal_keys_pause_resume_and_abort(tmp_path):
+    """``penpost plot`` in a real terminal (a pty): space pauses (the machine's hold is
+    shown), space resumes, ``a`` aborts with the pen up and exit status 3."""
+    path = _card(tmp_path)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: penpost plot with the pty as its terminal
+        os.environ.update(COLUMNS="200", TERM="dumb")
+        os.execv(sys.executable, [sys.executable, "-m", "jobs.cli", "plot", str(path),
+                                  "--simulate", "--time-scale", "1"])
+    seen = bytearray()
+    try:
+        _read_until(fd, b"space pauses", seen)
+        os.write(fd, b" ")
+        _read_until(fd, b"paused (feed hold)", seen)
+        os.write(fd, b" ")
+        _read_until(fd, b"resumed (cycle start)", seen)
+        os.write(fd, b"a")
+        _read_until(fd, b"interrupted:", seen)
+        _read_until(fd, b"aborted by the operator", seen)
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == EXIT_INTERRUPTED
+    assert b"pen may still be down" not in seen

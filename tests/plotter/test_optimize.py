@@ -264,6 +264,15 @@ def test_order_same_ink_never_more_travel(d, band_mm, start):
     assert rotated.pen_up_travel_mm(start) <= out.pen_up_travel_mm(start) + 1e-9
 
 
+def test_a_join_that_would_add_travel_is_not_made():
+    """Two strokes meeting at the pen's start: joined, the pen would travel 0.5 mm to the
+    joined stroke's end first, more than the 0.25 mm between them as drawn."""
+    d = Drawing(([(0, 0), (0, 0.5)], [(0, 0.75), (0, 0)]), 20, 20)
+    out = optimize(d)
+    assert out.pen_up_travel_mm() <= d.pen_up_travel_mm() == pytest.approx(0.25)
+    assert out.ink_length_mm() == pytest.approx(d.ink_length_mm())
+
+
 @settings(max_examples=200, deadline=None)
 @given(drawings)
 def test_optimize_never_loses_ink_or_adds_travel(d):

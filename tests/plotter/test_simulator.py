@@ -192,3 +192,39 @@ def test_reply_latency_at_a_time_scale_holds_replies_back(device):
 def test_reply_latency_must_not_be_negative():
     with pytest.raises(ValueError, match="reply_latency_s"):
         SimulatedGrbl(load_profile("grbl-servo"), reply_latency_s=-0.001)
+
+
+def _send_and_wait(port: serial.SerialBase, lines: list[str]) -> None:
+    for line in lines:
+        assert ask(port, line) == ["ok"]
+
+
+def test_a_block_started_alone_keeps_its_speed_into_the_next(device):
+    """Send-and-wait hands GRBL one move at a time, so the first starts alone, planned to
+    stop; the second arrives while it is still accelerating and GRBL re-plans it, so a
+    straight line sent in two halves runs as one move: no stop, no starvation."""
+    profile = load_profile("grbl-z")
+    sim, port = device("grbl-z", host_budget_bytes=0)
+    lines = ["G21G90", "G1X10Y10F3000", "G1X60Y10", "G1X110Y10"]
+    _send_and_wait(port, lines)
+    assert ask(port, "G4P0") == ["ok"]  # waits for the motion to end
+    estimate = plan(read_program("\n".join(lines), profile), profile).total_s
+    assert sim.log.starvations == []
+    # the clock starts with the first line; the first move waits for its own bytes
+    assert sim.log.plot_s == pytest.approx(estimate + 14 * sim.byte_s, abs=1e-6)
+
+
+def test_a_host_too_slow_for_short_segments_starves_the_planner(device):
+    """Segments of 0.1 mm take 2 ms at 50 mm/s; with replies 20 ms late send-and-wait
+    cannot keep up once the pen is at speed: the planner runs empty mid-stroke, and each
+    stop shows as a starvation naming its line and costs time against the estimate."""
+    profile = load_profile("grbl-z")
+    sim, port = device("grbl-z", host_budget_bytes=0, reply_latency_s=0.02)
+    lines = ["G21G90", "G1Z0F1000", "F3000"] + [f"G1X{10 + 0.1 * k:.1f}Y10" for k in range(30)]
+    _send_and_wait(port, lines)
+    assert ask(port, "G4P0") == ["ok"]
+    estimate = plan(read_program("\n".join(lines), profile), profile).total_s
+    starved_lines = [line for _, line in sim.log.starvations]
+    assert len(starved_lines) >= 10
+    assert set(starved_lines) <= set(range(4, len(lines) + 1))
+    assert sim.log.plot_s > estimate + 10 * 0.02

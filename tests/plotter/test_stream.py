@@ -100,8 +100,27 @@ def test_card_streams_to_the_end_and_draws_the_drawing(plot, name):
     assert not sim.pen_down
     acks = [e for e in events if e.kind == "ack"]
     assert len(acks) == result.total
-    assert acks[-1].seconds_left == pytest.approx(0.0, abs=1e-9)
-    assert events[-1].kind == "finished"
+    assert events[-1].kind == "finished" and events[-1].seconds_left == 0.0
+
+
+@pytest.mark.parametrize("name", GRBL_PROFILES)
+def test_seconds_left_counts_from_the_block_under_the_pen(plot, name):
+    """The answers run ahead of the pen by the planner buffer; the time left shown to the
+    operator counts from the block the status report says is running, so it is more
+    than the estimate after the last answered line and falls as the card goes on."""
+    sim, streamer, events, profile = plot(name, status_interval_s=0.002)
+    text = write_gcode(random_drawing(5, n=60), profile)
+    assert streamer.stream(text).finished
+    card = plan(read_program(text, profile), profile)
+    lines = program_lines(text)
+    busy = [e for e in events if e.kind == "status" and 0 < e.acked < e.total
+            and e.status.planner_free < profile.planner_blocks - 2]
+    assert len(busy) >= 5
+    for e in busy:
+        assert e.seconds_left > card.seconds_left(lines[e.acked - 1][0])
+    left = [e.seconds_left for e in busy]
+    assert left[0] <= card.total_s
+    assert all(b <= a + 0.5 for a, b in zip(left, left[1:], strict=False))
 
 
 def test_marlin_is_refused():
@@ -276,6 +295,12 @@ def test_reply_timeout(plot, faults):
     assert f"at line {result.line} ({result.gcode!r})" in result.reason
     if faults.slow_reply_s:
         assert result.line == file_line(text, 150)
+    else:
+        # the ok after the lost one was counted against line 150, and so on: only the
+        # buffers tell that the controller read every line
+        assert "1 reply was lost" in result.reason
+        assert result.line == len(text.splitlines())
+        assert result.acked == result.total - 1
     assert result.pen_up and not sim.pen_down
 
 
