@@ -10,8 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import threading
-import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -260,24 +259,16 @@ class _BodyTooLarge(Exception):
 
 
 class RateLimiter:
-    """A sliding one-minute window of requests per API key (per process)."""
+    """A sliding one-minute window of requests per API key, counted in the database
+    (:meth:`Store.count_request`): every API process on it shares the one limit."""
 
-    def __init__(self, per_minute: int) -> None:
+    def __init__(self, store: Store, per_minute: int) -> None:
+        self.store = store
         self.per_minute = per_minute
-        self.calls: dict[str, deque[float]] = defaultdict(deque)
-        self.lock = threading.Lock()
 
-    def retry_after(self, key: str, now: float | None = None) -> int:
+    def retry_after(self, key_id: int, now: float | None = None) -> int:
         """0 when the call may go ahead (and counts it), else seconds to wait."""
-        now = time.monotonic() if now is None else now
-        with self.lock:
-            window = self.calls[key]
-            while window and window[0] <= now - 60:
-                window.popleft()
-            if len(window) >= self.per_minute:
-                return max(1, int(60 - (now - window[0])) + 1)
-            window.append(now)
-            return 0
+        return self.store.count_request(key_id, self.per_minute, now)
 
 
 class RateLimited(Exception):
@@ -293,10 +284,11 @@ def shop_of(request: Request, authorization: Annotated[str | None, Header()] = N
     scheme, _, key = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("send 'Authorization: Bearer <API key>'")
-    shop = request.app.state.store.authenticate(key.strip())
-    if shop is None:
+    found = request.app.state.store.authenticate_key(key.strip())
+    if found is None:
         raise Unauthorized("the API key is unknown or revoked")
-    wait = request.app.state.limiter.retry_after(key.strip())
+    shop, key_id = found
+    wait = request.app.state.limiter.retry_after(key_id)
     if wait:
         raise RateLimited(wait)
     return shop
@@ -310,7 +302,7 @@ def create_app(settings: Settings, *, dispatcher: Dispatcher | None = None,
     """The API app on ``settings``' store; with ``sweep``, a background thread re-sends
     lost renders and due webhooks every ``sweep_interval_s``."""
     store = store or Store(settings, dispatcher)
-    limiter = RateLimiter(settings.rate_limit_per_minute)
+    limiter = RateLimiter(store, settings.rate_limit_per_minute)
     stop = threading.Event()
 
     @asynccontextmanager

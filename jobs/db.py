@@ -79,6 +79,18 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class RateCount(Base):
+    """Requests of one API key in one second: the per-key rate limit counts the last 60
+    of them, kept here so that every API process counts against the same limit. Seconds
+    out of the minute are deleted by the sweeper."""
+
+    __tablename__ = "rate_counts"
+
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), primary_key=True)
+    second: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # unix time, whole s
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class Template(Base):
     __tablename__ = "templates"
     __table_args__ = (UniqueConstraint("shop_id", "name"),)

@@ -48,6 +48,13 @@ class Settings(BaseSettings):
                                     description="how often stuck renders and due webhooks are re-sent")
     render_stale_s: float = Field(default=60.0, gt=0,
                                   description="a job received this long ago and not rendered is sent again")
+    # Redis has no acknowledgement timeout of its own: a message taken by a worker that
+    # is killed comes back after this long (Celery's default: an hour). A little above
+    # the sweeper's longest backoff (4 × render_stale_s), and above the longest render,
+    # which would otherwise be delivered to a second worker while the first still runs.
+    broker_visibility_timeout_s: float = Field(
+        default=300.0, gt=0, description="Redis broker: an unacknowledged message is "
+        "delivered again after this long")
     rate_limit_per_minute: int = Field(default=600, ge=1, description="requests per API key")
     station_stale_s: float = Field(default=30.0, gt=0, description="a station not heard of "
                                    "this long is gone: its queued cards go to the others")

@@ -89,6 +89,7 @@ class Station:
         self._progress: dict = {}
         self._progress_at = 0.0
         self._last_status: tuple[object, float] = (None, 0.0)
+        self._beat_at = 0.0  # when this station last wrote its row (monotonic s)
 
     # ------------------------------------------------------------ set-up
 
@@ -160,6 +161,7 @@ class Station:
                     self.last_interrupted = None  # marked spoiled elsewhere (the page)
                 if self.last_interrupted is None:  # else the interruption stays on show
                     self._status("idle", "Waiting for approved cards.")
+                self._heartbeat()
                 self.stop.wait(POLL_S)
                 continue
             self.plot_job(job)
@@ -194,13 +196,27 @@ class Station:
         heartbeat every few seconds."""
         now = time.monotonic()
         key = (status, message, repr(sorted(values.items(), key=str)))
-        # the heartbeat: often enough that others never take this station for gone
-        beat_s = min(5.0, self.store.settings.station_stale_s / 3)
-        if key == self._last_status[0] and now - self._last_status[1] < beat_s:
+        if key == self._last_status[0] and now - self._last_status[1] < self._beat_s():
             return
         self._last_status = (key, now)
         plotqueue.update_station(self.store, self.config.name, status=status, message=message,
                                  **values)
+        self._beat_at = now
+
+    def _beat_s(self) -> float:
+        # the heartbeat: often enough that others never take this station for gone
+        # (station_stale_s) and its queued cards from it
+        return min(5.0, self.store.settings.station_stale_s / 3)
+
+    def _heartbeat(self) -> None:
+        """Write ``last_seen_at`` when this station has not written its row for a beat:
+        in the loops that show nothing new for long (an interruption on show with the
+        queue empty, a feed hold mid-card)."""
+        now = time.monotonic()
+        if now - self._beat_at < self._beat_s():
+            return
+        self._beat_at = now
+        plotqueue.update_station(self.store, self.config.name)
 
     def _wait_for(self, wanted: str, status: str, message: str, job_id: str) -> bool:
         """Show ``message`` and wait for the operator's ``wanted`` command (False when the
@@ -344,6 +360,9 @@ class Station:
                 self._stream_command(command.command, command.job_id, command.actor)
             if self.stop.is_set() and self.streamer is not None:
                 self.streamer.abort()
+            # progress writes beat too, but only while the controller reports; in a feed
+            # hold it may go quiet for as long as the operator takes
+            self._heartbeat()
             worker.join(POLL_S)
         result = outcome["result"]
         self._progress.update(outcome=result.outcome, reason=result.reason,

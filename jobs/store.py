@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import secrets
 import threading
 import time
@@ -25,7 +26,8 @@ from typing import Any, Protocol
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from jobs.db import (
@@ -34,6 +36,7 @@ from jobs.db import (
     Batch,
     CouponCode,
     Job,
+    RateCount,
     Shop,
     Template,
     Transition,
@@ -48,6 +51,7 @@ from jobs.settings import Settings
 from jobs.states import EDITABLE, State, TransitionError, check_transition
 
 KEY_PREFIX = "pp_"
+RATE_WINDOW_S = 60  # the rate limit counts requests per API key in a sliding minute
 TEMPLATE_KEYS = ("greeting", "template", "closing", "signature", "card", "font", "language")
 
 
@@ -60,7 +64,11 @@ class ConflictError(Exception):
 
 
 class Dispatcher(Protocol):
-    """Hands work to other processes (Celery in the service; a list in some tests)."""
+    """Hands work to other processes (Celery in the service; a list in some tests).
+
+    One that can also tell how many render messages wait on the queue offers
+    ``render_queue_depth() -> int``; the sweeper then sends again only what the queue
+    cannot be holding (:meth:`Store.sweep`)."""
 
     def render(self, job_id: str, revision: int) -> None: ...
 
@@ -106,6 +114,28 @@ def decode_cursor(cursor: str) -> int:
         return int(text[1:])
     except ValueError:
         raise JobError(f"cursor: {cursor!r} is not a cursor this API returned") from None
+
+
+def rate_retry_after(per_minute: int, counts: dict[int, int], now: float) -> int:
+    """Whole seconds (at least 1) until one more request fits in the sliding minute:
+    ``counts`` are the requests of the minute before ``now`` by unix second; the requests
+    of second ``s`` leave the minute at ``s + 60``.
+
+    >>> rate_retry_after(3, {100: 2, 130: 1}, 130.5)  # the two of second 100 must leave
+    30
+    >>> rate_retry_after(3, {100: 1, 130: 2}, 130.5)  # one of them is enough
+    30
+    >>> rate_retry_after(4, {100: 1, 130: 2}, 130.5)  # there is room now
+    1
+    """
+    total = sum(counts.values())
+    leaves = now
+    for second in sorted(counts):
+        if total + 1 <= per_minute:
+            break
+        total -= counts[second]
+        leaves = second + RATE_WINDOW_S
+    return max(1, math.ceil(leaves - now))
 
 
 @dataclass(frozen=True)
@@ -193,12 +223,50 @@ class Store:
 
     def authenticate(self, key: str) -> Shop | None:
         """The shop owning an unrevoked ``key``, or None."""
+        found = self.authenticate_key(key)
+        return found[0] if found is not None else None
+
+    def authenticate_key(self, key: str) -> tuple[Shop, int] | None:
+        """The shop owning an unrevoked ``key`` and the key's id (its rate is counted by
+        key), or None."""
         if not key.startswith(KEY_PREFIX):
             return None
         with self.session() as s:
             row = s.scalar(select(ApiKey).where(ApiKey.key_sha256 == hash_key(key),
                                                 ApiKey.revoked_at.is_(None)))
-            return s.get(Shop, row.shop_id) if row is not None else None
+            shop = s.get(Shop, row.shop_id) if row is not None else None
+            return (shop, row.id) if shop is not None and row is not None else None
+
+    def count_request(self, key_id: int, per_minute: int, now: float | None = None) -> int:
+        """Count a request of API key ``key_id`` against ``per_minute`` in the sliding
+        minute before ``now`` (unix s): 0 when it may go ahead (it is counted), else the
+        seconds to wait (it is not counted).
+
+        The counts live in the database, one row per key and second, so every API process
+        counts against the same limit. The seconds gone by are closed; this second's count
+        is upserted and incremented in one statement, only while the minute has room
+        (atomic on SQLite and PostgreSQL: INSERT … ON CONFLICT DO UPDATE … WHERE …
+        RETURNING)."""
+        now = time.time() if now is None else now
+        second = int(now)
+        with self.session() as s:
+            past = dict(s.execute(select(RateCount.second, RateCount.requests).where(
+                RateCount.key_id == key_id, RateCount.second > second - RATE_WINDOW_S,
+                RateCount.second < second)).all())
+            room = per_minute - sum(past.values())  # what this second may still hold
+            if room > 0:
+                dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+                upsert = dialect.insert(RateCount).values(key_id=key_id, second=second,
+                                                          requests=1)
+                upsert = upsert.on_conflict_do_update(
+                    index_elements=[RateCount.key_id, RateCount.second],
+                    set_={"requests": RateCount.requests + 1},
+                    where=RateCount.requests < room).returning(RateCount.requests)
+                if s.execute(upsert).first() is not None:
+                    return 0
+            past[second] = s.scalar(select(RateCount.requests).where(
+                RateCount.key_id == key_id, RateCount.second == second)) or 0
+        return rate_retry_after(per_minute, past, now)
 
     def shop_by_name(self, name: str) -> Shop | None:
         with self.session() as s:
@@ -511,6 +579,11 @@ class Store:
     def cancel(self, shop_id: str | None, job_id: str, actor: str, reason: str | None) -> Job:
         return self.act(shop_id, job_id, State.CANCELLED, actor, reason or "cancelled", "cancel")
 
+    def ship(self, shop_id: str | None, job_id: str, actor: str) -> Job:
+        """A plotted card has left (packed and posted): plotted → shipped, the last state;
+        the shop hears of it by webhook like every change."""
+        return self.act(shop_id, job_id, State.SHIPPED, actor, "shipped", "mark shipped")
+
     def edit(self, shop_id: str | None, job_id: str, changes: dict[str, Any], actor: str) -> Job:
         """A new revision with ``changes`` applied to the job's request (text, font, card,
         …): checked like a new job, then rendered again; approval starts over."""
@@ -612,6 +685,17 @@ class Store:
 
     # ------------------------------------------------------------ hand-over and sweep
 
+    def _render_queue_depth(self) -> int | None:
+        """Messages waiting on the render queue, where the dispatcher can tell (None:
+        unknown, or the broker did not answer)."""
+        depth = getattr(self.dispatcher, "render_queue_depth", None)
+        if depth is None:
+            return None
+        try:
+            return depth()
+        except Exception:  # noqa: BLE001 - unknown: re-send as if there were no queue
+            return None
+
     def _after_commit_render(self, jobs: Sequence[Job]) -> None:
         for job in jobs:
             try:
@@ -636,7 +720,11 @@ class Store:
 
     def sweep(self, now: datetime | None = None) -> tuple[int, int]:
         """Send again what was lost on the way: renders of jobs still received after
-        ``render_stale_s`` and webhook deliveries that are due. Returns the counts."""
+        ``render_stale_s`` and webhook deliveries that are due. Returns the counts.
+
+        Where the dispatcher tells the render queue's depth, a job is sent again only if
+        the queue is shorter than the jobs waiting: behind a long backlog the messages are
+        queued, not lost. Old rate-limit counts are deleted on the way."""
         now = now or utcnow()
         base = self.settings.render_stale_s
         stale = now - timedelta(seconds=base)
@@ -645,12 +733,26 @@ class Store:
             # again after render_stale_s, then after 2 and from then on 4 times that
             rows = s.execute(select(Job.id, Job.revision, Job.render_sent_at, Job.render_sends)
                              .where(Job.state == State.RECEIVED.value,
-                                    Job.render_sent_at < stale).limit(5000)).all()
+                                    Job.render_sent_at < stale)
+                             .order_by(Job.render_sent_at).limit(5000)).all()
             jobs = [(job_id, revision) for job_id, revision, sent, sends in rows
                     if sent is None or sent < now - timedelta(
-                        seconds=base * 2 ** min(int(sends or 0), 2))][:1000]
+                        seconds=base * 2 ** min(int(sends or 0), 2))]
+            waiting = (s.scalar(select(func.count()).select_from(Job)
+                                .where(Job.state == State.RECEIVED.value)) or 0) if jobs else 0
+            s.execute(delete(RateCount).where(
+                RateCount.second <= int(now.timestamp()) - RATE_WINDOW_S))
+        depth = self._render_queue_depth() if jobs else None
+        if depth is not None:
+            # the queue is first in, first out and holds the newest `depth` sends: only
+            # the `waiting - depth` jobs sent longest ago can have lost their message (or
+            # are being rendered right now); none when the queue holds one for every job
+            jobs = jobs[:max(0, waiting - depth)]
+        jobs = jobs[:1000]
+        with self.session() as s:
             if jobs:
-                s.execute(update(Job).where(Job.id.in_([j for j, _ in jobs]))
+                s.execute(update(Job).where(Job.id.in_([j for j, _ in jobs]),
+                                            Job.state == State.RECEIVED.value)
                           .values(render_sent_at=now,
                                   render_sends=func.coalesce(Job.render_sends, 0) + 1)
                           .execution_options(synchronize_session=False))

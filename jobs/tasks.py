@@ -7,6 +7,8 @@ store's sweeper sends again whatever a broker lost.
 
 The broker is chosen by settings: the embedded default keeps messages in files under the
 data directory (kombu's filesystem transport, no server), scale-out uses Redis or RabbitMQ.
+On Redis a message taken and not acknowledged comes back after
+``broker_visibility_timeout_s`` (Redis itself never notices a dead consumer).
 """
 
 from __future__ import annotations
@@ -27,15 +29,19 @@ from jobs.webhooks import deliver
 
 RENDER_QUEUE = "render"
 WEBHOOK_QUEUE = "webhooks"
+REDIS_SCHEMES = ("redis", "rediss", "redis+socket", "sentinel")  # kombu's Redis transports
 
 app = Celery("penpost")
 _store: Store | None = None
 _lock = threading.Lock()
 
 
-def configure(settings: Settings) -> Celery:
-    """Point the Celery app at the broker of ``settings``."""
+def configure(settings: Settings, celery: Celery | None = None) -> Celery:
+    """Point the Celery app (this module's, or ``celery``) at the broker of ``settings``."""
+    celery = celery or app
     options: dict[str, object] = {}
+    if settings.broker_url.partition("://")[0] in REDIS_SCHEMES:
+        options = {"visibility_timeout": settings.broker_visibility_timeout_s}
     if settings.broker_url.startswith("filesystem"):
         folder = settings.broker_dir
         for sub in ("queue", "processed", "control"):
@@ -44,13 +50,17 @@ def configure(settings: Settings) -> Celery:
                    "processed_folder": str(folder / "processed"), "store_processed": False,
                    "control_folder": str(folder / "control"),
                    "polling_interval": 0.05}
-    app.conf.update(
+    celery.conf.update(
         broker_url=settings.broker_url,
         broker_transport_options=options,
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,  # keep reconnecting: a broker restart loses no job
         task_acks_late=True,
         task_reject_on_worker_lost=True,
+        # a task running when the broker connection drops is cancelled: its message is
+        # delivered again (acks_late) and the tasks are idempotent, so nothing is lost;
+        # letting it run on would only fail to acknowledge it (and Celery warns)
+        worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_prefetch_multiplier=1,
         task_ignore_result=True,
         task_default_queue=RENDER_QUEUE,
@@ -59,8 +69,8 @@ def configure(settings: Settings) -> Celery:
         task_serializer="json",
         accept_content=["json"],
     )
-    app.conf.penpost_settings = settings
-    return app
+    celery.conf.penpost_settings = settings
+    return celery
 
 
 class CeleryDispatcher:
@@ -74,6 +84,23 @@ class CeleryDispatcher:
 
     def deliver(self, delivery_id: int) -> None:
         self.celery.send_task("penpost.deliver", args=[delivery_id], queue=WEBHOOK_QUEUE)
+
+    def render_queue_depth(self) -> int:
+        """Messages waiting on the render queue, not counting those a worker has taken:
+        a passive declare answers the transport's count (RabbitMQ's message_count, the
+        length of the Redis list, the files of the filesystem transport)."""
+        with self.celery.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1)
+            channel = connection.channel()
+            try:
+                return int(channel.queue_declare(queue=RENDER_QUEUE, passive=True).message_count)
+            except connection.channel_errors:
+                return 0  # no such queue (Redis drops an empty list): nothing waits
+            finally:
+                try:
+                    channel.close()
+                except Exception:  # noqa: BLE001 - the broker closed it already (404)
+                    pass
 
 
 def worker_store() -> Store:

@@ -120,7 +120,7 @@ async function submit(form) {
   else select(cards().indexOf(card));
 }
 
-for (const form of document.querySelectorAll("form[data-action]")) {
+function wireForm(form) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     submit(form);
@@ -139,12 +139,49 @@ for (const form of document.querySelectorAll("form[data-action]")) {
   });
 }
 
-for (const [i, card] of cards().entries()) {
+function wire(card) {
+  for (const form of card.querySelectorAll("form[data-action]")) wireForm(form);
   card.addEventListener("click", (event) => {
-    if (!event.target.closest("input, textarea, button, summary, a")) select(i);
+    if (!event.target.closest("input, textarea, button, summary, a")) {
+      select(cards().indexOf(card));
+    }
   });
   if (card.dataset.state === "received") poll(card);
 }
+
+cards().forEach(wire);
+
+// new cards come in while the approver works: ask for those after the newest one shown
+const list = document.getElementById("jobs");
+const NEW_MS = 3000;
+
+async function fetchNew() {
+  const query = new URLSearchParams({ after: list.dataset.newest, shop: list.dataset.shop,
+    batch: list.dataset.batch });
+  try {
+    const response = await fetch(`/approve/new.json?${query}`,
+      { headers: { Accept: "application/json" } });
+    if (response.status === 401) { location.assign("/login?next=/approve"); return; }
+    if (!response.ok) return;
+    const body = await response.json();
+    list.dataset.newest = body.newest;
+    for (const html of body.cards) {
+      const holder = document.createElement("div");
+      holder.innerHTML = html;
+      const card = holder.firstElementChild;
+      if (document.getElementById(card.id)) continue;
+      list.appendChild(card);
+      wire(card);
+    }
+    if (body.cards.length) {
+      document.querySelector("h1 .count").textContent = cards().length;
+      document.querySelector(".empty").hidden = true;
+      if (selected < 0) select(0);
+    }
+  } catch (error) { /* the service is away for a moment: ask again */ }
+}
+
+setInterval(fetchNew, NEW_MS);
 
 document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey) return;

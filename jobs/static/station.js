@@ -199,6 +199,9 @@ function apply(next) {
   enable("abort", ["plotting", "paused", "waiting_load"].includes(s.status));
   enable("spoiled", Boolean(current && current.state === "interrupted"));
   enable("pen_changed", s.online && s.status !== "plotting" && s.status !== "paused");
+  enable("shipped", s.to_ship > 0);
+  $("btn-shipped").firstChild.textContent = s.to_ship
+    ? `${s.to_ship} plotted card${s.to_ship === 1 ? "" : "s"} posted ` : "Plotted cards posted ";
 
   $("queue-count").textContent = s.queue_count
     ? `(${s.queue_count} card${s.queue_count === 1 ? "" : "s"}, about ${clock(s.queue_seconds)})` : "(empty)";
@@ -220,7 +223,8 @@ async function send(command) {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json",
         "X-CSRF-Token": csrf },
-      body: JSON.stringify({ job: state.current_job_id }),
+      // "shipped" is for every plotted card of the station, not the one on it
+      body: JSON.stringify({ job: command === "shipped" ? null : state.current_job_id }),
     });
     const body = await response.json().catch(() => ({}));
     if (response.status === 401) { location.assign(loginUrl()); return; }
@@ -247,6 +251,13 @@ document.addEventListener("keydown", (event) => {
   else if (key === "a") command = "abort";
   else if (key === "s") command = "spoiled";
   else if (key === "p") command = "pen_changed";
+  else if (key === "h") command = "shipped";
+  else if (key === "e" || key === "c") {
+    // the run's label (E) or coupon (C) sheet, in a tab of its own to print from
+    event.preventDefault();
+    window.open($(key === "e" ? "labels-link" : "coupons-link").href, "_blank", "noopener");
+    return;
+  }
   if (command) {
     event.preventDefault();
     send(command);

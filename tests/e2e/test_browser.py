@@ -3,7 +3,9 @@ running service (``penpost serve`` with its render worker) and a simulated plott
 (``penpost station --simulate``). An approver logs in and approves cards with the keys
 (and edits one, watching it render again); an operator loads stock, watches cards being
 drawn and finished, pauses, aborts one mid-card (pen up, interrupted), marks it spoiled
-and watches the reprint finish. Screenshots of each page go to tests/artifacts/browser/.
+and watches the reprint finish, then marks the run posted. A card submitted while the
+approval page is open joins it without a reload. Screenshots of each page go to
+tests/artifacts/browser/.
 """
 
 from __future__ import annotations
@@ -209,6 +211,9 @@ def test_approve_then_plot_abort_and_reprint(running: Running, browser) -> None:
     shot(page, "station-paused")
     page.keyboard.press(" ")
     expect(station).to_have_attribute("data-status", "plotting")
+    # abort from a pause, so the card cannot finish first on a slow machine
+    page.keyboard.press(" ")
+    expect(station).to_have_attribute("data-status", "paused")
     page.keyboard.press("a")
     expect(station).to_have_attribute("data-status", "interrupted")
     expect(page.locator("#outcome")).to_have_text("INTERRUPTED · pen up")
@@ -237,10 +242,28 @@ def test_approve_then_plot_abort_and_reprint(running: Running, browser) -> None:
     assert ("plotting", "interrupted") in moves and ("interrupted", "queued") in moves
     assert moves[-1] == ("plotting", "plotted")
 
-    # the run's label and coupon sheets
-    for sheet in ("labels", "coupons"):
+    # the run's label and coupon sheets, then the cards are posted
+    for key, sheet in (("e", "labels"), ("c", "coupons")):
+        with operator.expect_page() as opened:
+            page.keyboard.press(key)
+        assert opened.value.url.endswith(f"/station/S1/{sheet}.pdf"), opened.value.url
+        opened.value.close()
         answer = page.request.get(f"/station/S1/{sheet}.pdf")
         assert answer.status == 200 and answer.body().startswith(b"%PDF"), sheet
+    shipped = page.locator("#btn-shipped")
+    expect(shipped).to_contain_text("3 plotted cards posted")
+    page.keyboard.press("h")
+    expect(shipped).to_be_disabled()
+    expect(page.locator("#recent .badge.shipped")).to_have_count(3)
+    assert {running.job(j)["state"] for j in (first, second, third)} == {"shipped"}
+    shot(page, "station-shipped")
+    page.goto("/stations")
+    expect(page.locator("body")).to_contain_text("S1")
+    shot(page, "stations")
+    page.goto("/logout")
+    shot(page, "logout")
+    page.click("form[action='/logout'] button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/login$"))
     operator.close()
 
 
@@ -270,6 +293,14 @@ def test_reject_with_a_reason_and_approve_a_batch_after_looking_through_it(
     reason.press("Enter")
     expect(card).to_have_attribute("data-state", "rejected")
     assert running.job(single)["state"] == "rejected"
+
+    # a card that comes in while the page is open joins the list without a reload
+    with running.api() as api:
+        late = api.post("/v1/jobs", json={**SHORT, "seed": 10}).json()["id"]
+    expect(page.locator(f"#job-{late}")).to_have_attribute("data-state", "rendered")
+    expect(page.locator("h1 .count")).to_have_text("5")
+    expect(page.locator(f"#job-{late} .preview img")).to_have_js_property("complete", True)
+    shot(page, "approve-new-card")
 
     page.select_option("select[name=batch]", batch_id)
     page.click("form.filters button[type=submit]")

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from cards.formats import card_format
 from jobs import plotqueue
 from jobs.db import StationCommand, Transition
-from jobs.web import WebConfig, station_events, station_state
+from jobs.pages import WebConfig
+from jobs.stationpage import station_events, station_state
 from plotter.gcode import read_strokes
 from plotter.profile import load_profile
 from tests.web.conftest import BODY
@@ -70,6 +71,37 @@ def test_the_list_shows_rendered_cards_with_previews_filtered_by_shop_and_batch(
     assert f'href="/approve/batch/{batch.id}"' in by_batch  # the bulk review link
     png = ann.get(f"/staff/jobs/{job}/preview.png")
     assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+
+
+def test_cards_that_come_in_later_are_fetched_without_a_reload(as_user, submit, web):
+    """The page asks for cards after its newest one: it gets them as its own markup,
+    only those its filters show, and a card it has is never sent twice."""
+    _, store = web
+    first = submit(seed=1)
+    ann = as_user("ann")
+    page = ann.get("/approve").text
+    newest = int(page.split('data-newest="')[1].split('"')[0])
+    assert newest > 0
+    empty = ann.get("/approve/new.json", params={"after": newest}, headers=JSON).json()
+    assert empty == {"cards": [], "newest": newest}
+    later = submit(seed=2)
+    other_shop = store.create_shop("Buchhandlung Seitenweise")[0]
+    batch, batch_jobs, _ = store.submit_batch(other_shop, [{**BODY, "seed": 3}])
+    got = ann.get("/approve/new.json", params={"after": newest}, headers=JSON).json()
+    assert len(got["cards"]) == 2 and got["newest"] > newest
+    assert f'id="job-{later}"' in got["cards"][0] and f"job-{first}" not in "".join(got["cards"])
+    assert f'action="/approve/{later}/approve"' in got["cards"][0]
+    assert f'value="{ann.csrf}"' in got["cards"][0]  # the forms work as they are
+    again = ann.get("/approve/new.json", params={"after": got["newest"]}, headers=JSON).json()
+    assert again["cards"] == []
+    by_batch = ann.get("/approve/new.json", params={"after": newest, "batch": batch.id},
+                       headers=JSON).json()
+    assert [f'id="job-{batch_jobs[0].id}"' in c for c in by_batch["cards"]] == [True]
+    by_shop = ann.get("/approve/new.json", params={"after": 0, "shop": other_shop.id},
+                      headers=JSON).json()
+    assert len(by_shop["cards"]) == 1
+    assert as_user("olaf").get("/approve/new.json", params={"after": 0},
+                               headers=JSON).status_code == 403
 
 
 def test_approve_by_form_and_by_json(as_user, submit, web):
@@ -382,3 +414,24 @@ def test_the_list_of_stations(as_user, web):
     page = olaf.get("/stations").text
     assert 'href="/station/S1"' in page and 'href="/station/S2"' in page
     assert "status-waiting_load" in page and "Load a card" in page
+
+
+def test_plotted_cards_are_marked_shipped(as_user, station):
+    """The operator posts the run's plotted cards: each goes plotted → shipped with an
+    audit row; the button means nothing while none is plotted."""
+    store, ids = station
+    olaf = as_user("olaf")
+    refused = post(olaf, "/station/S1/commands/shipped")
+    assert refused.status_code == 409 and "nothing to mark shipped" in refused.json()["message"]
+    assert station_state(store, "S1")["to_ship"] == 0
+    plotqueue.start_plot(store, ids[0], "S1", "station:S1")
+    plotqueue.finish_plot(store, ids[0], "S1", plotted=True, reason="ok", actor="station:S1")
+    assert station_state(store, "S1")["to_ship"] == 1
+    not_plotted = post(olaf, "/station/S1/commands/shipped", job=ids[1])
+    assert not_plotted.status_code == 409 and ids[1] in not_plotted.json()["message"]
+    answer = post(olaf, "/station/S1/commands/shipped")
+    assert answer.status_code == 200 and answer.json()["message"] == "1 card marked shipped"
+    assert store.job(None, ids[0]).state == "shipped"
+    assert audit(store, ids[0])[-1] == ("shipped", "user:olaf", "shipped")
+    state = station_state(store, "S1")
+    assert state["to_ship"] == 0 and state["recent"][0]["state"] == "shipped"
