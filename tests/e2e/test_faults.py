@@ -46,9 +46,6 @@ pytestmark = pytest.mark.slow
 DEADLINE_S = 90
 RENDER_STALE_S = 5  # the sweeper re-sends a render not done after this long
 REDIS_DB = 7  # a Redis database of our own (the service e2e test uses 5, the bench 6)
-REDIS_RESTART = ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1",
-                 "--port", "6379", "--save", "", "--appendonly", "no",
-                 "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log"]
 DB_DOWN_MESSAGE = ("the job database cannot be reached; nothing was stored by this request, "
                    "try again shortly")
 BODY = {"greeting": "Liebe Frau Schröder,", "font": "tech", "card": "a6-landscape",
@@ -412,35 +409,56 @@ def _moves(store: Store, job_id: str) -> list[tuple[str | None, str, str | None]
 
 
 class Broker:
-    """Stops and starts the broker server (Redis: SHUTDOWN and the CI start command;
-    RabbitMQ: rabbitmqctl stop_app / start_app)."""
+    """Stops and starts a broker server. Redis: a private ``redis-server`` of the test's
+    own on a free port (stopped with SIGKILL, started again on the same port), so the
+    machine's shared Redis is never shut down; RabbitMQ: ``rabbitmqctl stop_app`` /
+    ``start_app``, which keeps the node itself running."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, tmp_path: Path) -> None:
         self.kind = kind
         self.ctl = shutil.which("rabbitmqctl") if kind == "rabbitmq" else None
+        self.port = free_port() if kind == "redis" else 5672
+        self.dir = tmp_path / "redis"
+        self.process: subprocess.Popen | None = None
+        if kind == "redis":
+            self.dir.mkdir()
+            self.start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
 
     def stop(self) -> None:
         if self.kind == "redis":
-            import redis
-
-            try:
-                redis.Redis(host="127.0.0.1", port=6379).shutdown(nosave=True)
-            except redis.ConnectionError:
-                pass  # the server closes the connection as it goes
-            # a bare socket: redis-py retries a refused connection with backoff
-            wait_until(lambda: not _port_open(6379), "Redis to stop")
+            if self.process is not None:
+                self.process.kill()  # as a crash would: no goodbye to the clients
+                self.process.wait(timeout=20)
+                self.process = None
+            wait_until(lambda: not _port_open(self.port), "Redis to stop")
         else:
             subprocess.run([self.ctl, "stop_app"], check=True, capture_output=True, timeout=120)
             wait_until(lambda: not _port_open(5672), "RabbitMQ to stop listening")
 
     def start(self) -> None:
         if self.kind == "redis":
-            if not _port_open(6379):
-                subprocess.run(REDIS_RESTART, check=True, capture_output=True, timeout=60)
-            wait_until(lambda: _port_open(6379) and redis_available(), "Redis to answer")
+            if self.process is None:
+                self.process = subprocess.Popen(
+                    ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
+                     "--save", "", "--appendonly", "no", "--dir", str(self.dir)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_until(lambda: _port_open(self.port), "Redis to answer")
         else:
             subprocess.run([self.ctl, "start_app"], check=True, capture_output=True, timeout=120)
             wait_until(lambda: _port_open(5672), "RabbitMQ to listen")
+
+    def close(self) -> None:
+        """Leave the machine as it was: the private Redis gone, RabbitMQ running."""
+        if self.kind == "redis":
+            if self.process is not None:
+                self.process.kill()
+                self.process.wait(timeout=20)
+        else:
+            self.start()
 
 
 def _port_open(port: int) -> bool:
@@ -454,20 +472,21 @@ def _port_open(port: int) -> bool:
 
 
 @pytest.fixture(params=["redis", "rabbitmq"])
-def broker(request: pytest.FixtureRequest) -> Iterator[tuple[Broker, str]]:
+def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Broker, str]]:
     if request.param == "redis":
-        url = request.getfixturevalue("redis_url")
         if shutil.which("redis-server") is None:
-            need_tool(False, "redis-server is not on PATH: cannot restart Redis")
+            need_tool(False, "redis-server is not on PATH: cannot run a Redis to restart")
+        server = Broker("redis", tmp_path)
+        url = server.url
     else:
         url = request.getfixturevalue("rabbitmq_url")
         if shutil.which("rabbitmqctl") is None or url.endswith("/"):
             need_tool(False, "rabbitmqctl is not usable: cannot restart RabbitMQ")
-    server = Broker(request.param)
+        server = Broker("rabbitmq", tmp_path)
     try:
         yield server, url
     finally:
-        server.start()  # whatever happened, leave the broker running
+        server.close()
 
 
 def test_a_broker_restart_loses_no_job_and_workers_reconnect(make_cluster, broker):
