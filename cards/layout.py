@@ -2,15 +2,20 @@
 
 The pipeline is pure: normalise the text and check every character against the font;
 auto-fit (the largest handwriting size of the card format at which the wrapped text fits
-the writable area); place glyphs line by line with spacing jitter, baseline drift and a
-wandering margin; vary every glyph (:mod:`fonts.variation`); join a cursive script's
-letters into one pen-down stroke per word (:mod:`fonts.cursive`), its dots and crossings
-written after the word. Output is a :class:`plotter.drawing.Drawing` in card mm.
+the writable area); place glyphs with spacing jitter (tight letter pairs opened a little),
+baseline drift and a wandering margin; vary every glyph (:mod:`fonts.variation`) and let
+the spacing follow the varied letters' edges; join a cursive script's letters into one
+pen-down stroke per word (:mod:`fonts.cursive`), its dots and crossings written after the
+word. Output is a :class:`plotter.drawing.Drawing` in card mm.
+
+The whole card is worked at once: every glyph form of the font is prepared once
+(:mod:`fonts.table`), a card's characters become index arrays into it, and placing,
+varying and cutting into strokes are a few numpy calls, not a Python loop per glyph.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -19,14 +24,17 @@ import numpy as np
 from cards.formats import CardFormat
 from cards.wrap import Line, wrap_blocks
 from fonts.charset import UnsupportedCharactersError, normalize_text
-from fonts.cursive import cursive_plan
-from fonts.model import Font, Glyph
+from fonts.model import Font
+from fonts.table import MARK, GlyphTable, glyph_table, letter_room, ranges
 from fonts.variation import (
     GlyphParams,
     Variation,
     deform,
+    letter_gaps,
     sample_glyph_params,
     sample_line_params,
+    shape_features,
+    shape_metric,
     spacing_factors,
     unique_instances,
 )
@@ -36,6 +44,9 @@ SIZE_STEP_MM = 0.05  # auto-fit resolution of the x-height, mm
 RIGHT_RESERVE = 0.03  # share of the line width kept free for spacing jitter
 JOIN_EM = 0.3  # a joined script connects letters whose exit and entry are this close (em)
 REACH_EM = 0.8  # ... and further apart, up to this, where the connector crosses no ink (em)
+# a varied hand opens letter pairs tighter than this much of the font's usual gap
+# (Tesseract, like a reader, takes two close stems for one letter: "nn" for "m")
+AIRY = 1.15
 
 
 @dataclass(frozen=True)
@@ -93,74 +104,35 @@ class CardLayout:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-# ---------------------------------------------------------------- glyph templates
-
-
-@dataclass(frozen=True, eq=False)
-class _Template:
-    """One glyph form prepared for placement: all points (em) in one array, with the
-    parts (lead, body, marks or plain strokes) as index ranges."""
-
-    points: np.ndarray
-    slots: np.ndarray  # mark number per point, -1 for the letter body
-    parts: tuple[tuple[str, int, int], ...]  # (kind, start, end); kind lead/body/mark/stroke
-    centre: np.ndarray
-
-
-def _is_mark(stroke: np.ndarray, largest: float, x_height: float) -> bool:
-    extent = float(np.ptp(stroke, axis=0).max()) if len(stroke) > 1 else 0.0
-    return extent < min(0.8 * x_height, 0.6 * largest)
-
-
-@lru_cache(maxsize=4096)
-def _template(font: Font, glyph: Glyph) -> _Template:
-    pieces: list[tuple[str, np.ndarray, int]] = []
-    if font.joined:
-        plan = cursive_plan(font, glyph)
-        if plan.lead is not None:
-            pieces.append(("lead", plan.lead, -1))
-        if plan.body is not None:
-            pieces.append(("body", plan.body, -1))
-        pieces.extend(("mark", m, i) for i, m in enumerate(plan.marks))
-    else:
-        extents = [float(np.ptp(s, axis=0).max()) if len(s) > 1 else 0.0 for s in glyph.strokes]
-        largest = max(extents, default=0.0)
-        mark = 0
-        for stroke in glyph.strokes:
-            if len(glyph.strokes) > 1 and _is_mark(stroke, largest, font.metrics.x_height):
-                pieces.append(("stroke", stroke, mark))
-                mark += 1
-            else:
-                pieces.append(("stroke", stroke, -1))
-    parts = []
-    start = 0
-    for kind, array, _ in pieces:
-        parts.append((kind, start, start + len(array)))
-        start += len(array)
-    points = np.concatenate([p[1] for p in pieces]) if pieces else np.zeros((0, 2))
-    slots = (np.concatenate([np.full(len(p[1]), p[2]) for p in pieces]) if pieces
-             else np.zeros(0, dtype=int))
-    centre = np.array([glyph.advance / 2, -font.metrics.x_height / 2])
-    return _Template(points, slots.astype(np.int64), tuple(parts), centre)
-
-
 # ---------------------------------------------------------------- fitting
 
 
-def _measure_factory(font: Font):
-    advances: dict[str, float] = {}
-
-    def advance(char: str) -> float:
-        value = advances.get(char)
-        if value is None:
-            value = font.glyph(char).advance if font.has(char) else 0.0
-            advances[char] = value
-        return value
+@lru_cache(maxsize=32)
+def _measure(font: Font) -> Callable[[str], float]:
+    """Width of a text in em as the wrap measures it, cached per text: the advances, and
+    the room a hand opens tight letter pairs by at the default variation
+    (:func:`fonts.table.letter_room`), so a line still fits once they open."""
+    table = glyph_table(font)
+    index, advance = table.index, table.advance
+    most_em = Variation().letter_air_xh * font.metrics.x_height
+    widths: dict[str, float] = {}
 
     def measure(text: str) -> float:
-        return sum(advance(c) for c in text)
+        width = widths.get(text)
+        if width is None:
+            known = [c for c in text if c in index]
+            forms = np.array([index[c][0] for c in known], dtype=np.int64)
+            width = float(advance[forms].sum())
+            if len(forms) > 1:
+                chars = np.array(known)
+                inside = (chars[:-1] != " ") & (chars[1:] != " ")  # pairs within a word
+                width += float(letter_room(table, forms[:-1], forms[1:], most_em, AIRY)[inside].sum())
+            if len(widths) > 100_000:  # a long-running service sees many words
+                widths.clear()
+            widths[text] = width
+        return width
 
-    return measure, advance
+    return measure
 
 
 def _line_pitch_em(font: Font) -> float:
@@ -184,8 +156,8 @@ def fit_text(text: CardText, font: Font, card: CardFormat,
              x_height_mm: float | None = None) -> tuple[float, list[Line]]:
     """The largest x-height (mm, on the card format's grid) at which ``text`` fits, and
     its lines. With ``x_height_mm`` given, only that size is tried."""
-    measure, advance = _measure_factory(font)
-    space = advance(" ") or 0.3
+    measure = _measure(font)
+    space = measure(" ") or 0.3
     blocks = text.blocks()
     width_mm = card.area_width_mm * (1.0 - RIGHT_RESERVE)
 
@@ -264,164 +236,231 @@ def layout_card(text: CardText, font: Font, card: CardFormat, *, seed: int,
 def _write(lines: list[Line], font: Font, card: CardFormat, xh_mm: float,
            rng: np.random.Generator, variation: Variation
            ) -> tuple[Drawing, tuple[tuple[str, np.ndarray], ...], int]:
+    """The card's strokes, each glyph instance's ink and the number of words.
+
+    Works on the whole card at once: one row per character for placement, one array of
+    all glyph points for variation, index arrays to cut it into strokes."""
+    table = glyph_table(font)
     m = font.metrics
     em_mm = xh_mm / m.x_height
-    pitch_mm = _line_pitch_em(font) * em_mm
     s = variation.strength
+    text = "".join(line.text for line in lines)
     line_params = sample_line_params(rng, len(lines), variation, xh_mm)
-
-    # 1. place glyph instances: one row per written glyph
-    templates: list[_Template] = []
-    forms: list[Glyph] = []
-    xs: list[float] = []
-    ys: list[float] = []
-    word_of: list[int] = []
-    word = -1
-    text_all = "".join(line.text for line in lines)
-    letter_factors = spacing_factors(rng, len(text_all) + 1, variation.letter_spacing, s)
-    alt_draws = rng.random(len(text_all) + 1)
-    k = 0
-    baseline = card.area_y_mm + m.cap_height * em_mm
-    for li, line in enumerate(lines):
-        if li:
-            baseline += pitch_mm * (1.0 + line.gap_before) * (1.0 + line_params.pitch[li])
-        x0 = card.area_x_mm + max(0.0, line_params.margin[li] + variation.margin_mm * s)
-        x = x0
-        in_word = False
-        gaps = spacing_factors(rng, len(line.text) + 1, variation.word_spacing, s)
-        for ci, char in enumerate(line.text):
-            alternates = font.alternates(char)
-            glyph = alternates[int(alt_draws[k] * len(alternates)) % len(alternates)]
-            if char == " ":
-                x += glyph.advance * em_mm * gaps[ci]
-                in_word = False
-                k += 1
-                continue
-            if not in_word:
-                word += 1
-                in_word = True
-            dy = line_params.tilt[li] * (x - x0) + line_params.wave_amplitude[li] * math.sin(
-                2 * math.pi * (x - x0) / variation.line_wave_mm + line_params.wave_phase[li])
-            forms.append(glyph)
-            templates.append(_template(font, glyph))
-            xs.append(x)
-            ys.append(baseline + dy)
-            word_of.append(word)
-            x += glyph.advance * em_mm * letter_factors[k]
-            k += 1
-    n = len(templates)
+    n_chars = len(text)
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    letter = codes != ord(" ")
+    n = int(letter.sum())
     if n == 0:
         return Drawing.empty(card.width_mm, card.height_mm), (), 0
 
-    # 2. vary every instance, redrawing any that comes too close to an earlier twin
-    params: GlyphParams = sample_glyph_params(rng, n, variation, m.x_height)
-    sizes = np.array([len(t.points) for t in templates])
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    instance = np.repeat(np.arange(n), sizes)
-    points = np.concatenate([t.points for t in templates])
-    slots = np.concatenate([t.slots for t in templates])
-    centres = np.array([t.centre for t in templates])
-    varied = deform(points, instance, slots, centres, params, variation, m.x_height)
+    # 1. place every character: advances, spacing, line starts and baselines (mm)
+    first, count = table.forms_of(text)
+    form_all = first + (rng.random(n_chars) * count).astype(np.int64) % count
+    jitter_xh = letter_gaps(rng, n_chars, variation)
+    word_factor = spacing_factors(rng, n_chars, variation.word_spacing, s)
+    lengths = np.array([len(line.text) for line in lines], dtype=np.int64)
+    line_of = np.repeat(np.arange(len(lines)), lengths)
+    line_first = np.cumsum(lengths) - lengths
+    advance = table.advance[form_all] * em_mm
+    step = np.where(letter, advance, advance * word_factor)
+    # letter gaps change only inside a word: a word gap has its own jitter
+    inside = np.zeros(n_chars, dtype=bool)
+    inside[:-1] = letter[:-1] & letter[1:] & (line_of[1:] == line_of[:-1])
+    air = jitter_xh * xh_mm
+    x0 = card.area_x_mm + np.maximum(0.0, line_params.margin + variation.margin_mm * s)
     if s > 0:
-        groups: dict[int, list[int]] = {}
-        for i, g in enumerate(forms):
-            if g.char.isalnum():
-                groups.setdefault(id(g), []).append(i)
+        # a hand opens tight letter pairs; a print hand's jitter never closes a gap
+        room = letter_room(table, form_all[:-1], form_all[1:],
+                           variation.letter_air_xh * s * m.x_height, AIRY) * em_mm
+        air[:-1] += room
+        if not font.joined:
+            air = np.maximum(0.0, air)
+        air = np.where(inside, air, 0.0)
+        # a hand that runs out of line squeezes its letters back to the font's spacing
+        plain = x0 + np.bincount(line_of, weights=step, minlength=len(lines))
+        extra = np.bincount(line_of, weights=np.maximum(air, 0.0), minlength=len(lines))
+        free = np.maximum(0.0, card.area_x_mm + card.area_width_mm - plain)
+        air = np.where(air > 0, air * np.minimum(1.0, free / np.where(extra > 0, extra, 1.0))[line_of], air)
+    else:
+        air = np.where(inside, air, 0.0)
+    step = step + air
+    before = np.cumsum(step) - step
+    x_line = before - before[np.minimum(line_first, n_chars - 1)][line_of]  # from line start
+    pitch_mm = _line_pitch_em(font) * em_mm
+    gap_before = np.array([line.gap_before for line in lines])
+    rise = pitch_mm * (1.0 + gap_before) * (1.0 + line_params.pitch)
+    rise[0] = 0.0
+    baseline = card.area_y_mm + m.cap_height * em_mm + np.cumsum(rise)
 
-        def redeform(p: GlyphParams, which: np.ndarray) -> np.ndarray:
-            rows = np.concatenate([np.arange(starts[i], starts[i] + sizes[i]) for i in which])
-            return deform(points[rows], instance[rows], slots[rows], centres, p, variation,
-                          m.x_height)
+    # 2. the glyph instances (non-space characters) and their points
+    chars_at = np.flatnonzero(letter)
+    form = form_all[chars_at]
+    li = line_of[chars_at]
+    x_rel = x_line[chars_at]
+    dy = line_params.tilt[li] * x_rel + line_params.wave_amplitude[li] * np.sin(
+        2 * np.pi * x_rel / variation.line_wave_mm + line_params.wave_phase[li])
+    origin = np.column_stack([x0[li] + x_rel, baseline[li] + dy])
+    starts_word = letter & ~np.concatenate([[False], letter[:-1] & (line_of[1:] == line_of[:-1])])
+    word_of = (np.cumsum(starts_word) - 1)[chars_at]
+    sizes = table.size[form]
+    starts = np.cumsum(sizes) - sizes
+    rows = ranges(table.start[form], sizes)
+    points = table.points[rows]
+    instance = np.repeat(np.arange(n), sizes)
 
-        params, varied = unique_instances(
-            rng, params, varied, [np.array(v) for v in groups.values() if len(v) > 1],
-            starts, sizes, redeform, variation, m.x_height, em_mm)
-    origin = np.column_stack([xs, ys])
+    # 3. vary every instance, parting any that comes too close to an earlier twin; then
+    # move the letters along so that their gaps follow their varied edges
+    features, metric = _shape_model(table, variation.warp_wavelength_xh * m.x_height)
+    wobble = max(1.0, variation.wobble_xh_mm / xh_mm)
+    params: GlyphParams = sample_glyph_params(rng, n, variation, m.x_height, np.full(n, wobble))
+    if s > 0:
+        params = unique_instances(rng, params, form, table.alnum[form] & (sizes > 0),
+                                  metric[form], variation, m.x_height, em_mm, wobble)
+    varied = deform(points, features[rows], instance, params)
+    if s > 0:
+        origin[:, 0] += _ink_spacing(varied[:, 0] - points[:, 0], starts, table.edge[form],
+                                     li) * em_mm
     mm = varied * em_mm + origin[instance]
 
-    # 3. cut the points back into parts and assemble strokes
-    pieces: list[list[tuple[str, np.ndarray]]] = []
-    for i, t in enumerate(templates):
-        base = starts[i]
-        pieces.append([(kind, mm[base + a: base + b]) for kind, a, b in t.parts])
-    strokes = _assemble_joined(pieces, word_of, em_mm, [g.char for g in forms]) if font.joined else [
-        array for parts in pieces for _, array in parts]
-    ink = tuple((g.char, mm[starts[i]: starts[i] + sizes[i]]) for i, g in enumerate(forms))
-    return Drawing(tuple(strokes), card.width_mm, card.height_mm), ink, word + 1
+    # 4. cut the points back into strokes
+    chars = [text[i] for i in chars_at.tolist()]
+    if font.joined:
+        strokes = _joined_strokes(mm, table, form, starts, word_of, em_mm)
+    else:
+        parts = ranges(table.part_first[form], table.part_count[form])
+        strokes = _cut(mm, table.part_size[parts])
+    ink = tuple(zip(chars, _cut(mm, sizes), strict=True))
+    return Drawing(tuple(strokes), card.width_mm, card.height_mm), ink, int(word_of[-1]) + 1
 
 
-def _segment_crosses(p: np.ndarray, q: np.ndarray, strokes: list[np.ndarray]) -> bool:
-    """Whether the segment ``p``-``q`` properly crosses any of ``strokes`` (mm)."""
-    d = q - p
-    for stroke in strokes:
-        if len(stroke) < 2:
-            continue
-        a, b = stroke[:-1], stroke[1:]
-        e = b - a
-        denom = d[0] * e[:, 1] - d[1] * e[:, 0]
-        ok = np.abs(denom) > 1e-12
-        if not ok.any():
-            continue
-        w = a - p
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = (w[:, 0] * e[:, 1] - w[:, 1] * e[:, 0]) / denom
-            u = (w[:, 0] * d[1] - w[:, 1] * d[0]) / denom
-        if np.any(ok & (t > 0) & (t < 1) & (u >= 0) & (u <= 1)):
-            return True
-    return False
+@lru_cache(maxsize=32)
+def _shape_model(table: GlyphTable, wavelength_em: float) -> tuple[np.ndarray, np.ndarray]:
+    """The (cached) :func:`fonts.variation.shape_features` of every point of ``table`` and
+    the :func:`fonts.variation.shape_metric` of every form, for a warp of ``wavelength_em``."""
+    owner = np.repeat(np.arange(len(table.forms)), table.size)
+    features = shape_features(table.points - table.centre[owner], table.slot, wavelength_em)
+    return features, shape_metric(features, table.start, table.size)
 
 
-def _connects(end: np.ndarray, target: np.ndarray, em_mm: float, ink: list[np.ndarray],
-              reach_em: float = REACH_EM) -> bool:
-    """Whether a joined script goes on from ``end`` to ``target`` without lifting: when
-    they are close, or a little further apart where the connecting line, leaving its
-    ends aside, crosses no ink of ``ink``; never backwards."""
-    gap = target - end
-    dist = math.hypot(*gap)
-    if gap[0] < -0.05 * em_mm or dist > reach_em * em_mm:
-        return False
-    if dist <= JOIN_EM * em_mm:
-        return True
-    trim = 0.12 * gap  # the connector's ends lie on ink by design
-    return not _segment_crosses(end + trim, target - trim, ink)
+def _cut(points: np.ndarray, sizes: np.ndarray) -> list[np.ndarray]:
+    """``points`` cut into consecutive runs of ``sizes`` rows (views)."""
+    ends = np.cumsum(sizes).tolist()
+    return [points[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
 
 
-def _assemble_joined(pieces: list[list[tuple[str, np.ndarray]]], word_of: list[int],
-                     em_mm: float, chars: list[str]) -> list[np.ndarray]:
-    """One pen-down stroke per word where letters connect; a word's marks after it.
-    Only letters join: digits and punctuation stand alone, as a hand writes them."""
-    strokes: list[np.ndarray] = []
-    current: list[np.ndarray] = []
-    marks: list[np.ndarray] = []
-    previous_ink: list[np.ndarray] = []
-    for i, parts in enumerate(pieces):
-        if i and word_of[i] != word_of[i - 1]:
-            if current:
-                strokes.append(np.concatenate(current))
-            strokes.extend(marks)
-            current, marks, previous_ink = [], [], []
-        lead = next((a for kind, a in parts if kind == "lead"), None)
-        body = next((a for kind, a in parts if kind == "body"), None)
-        marks.extend(a for kind, a in parts if kind == "mark")
-        if body is None:
-            continue
-        ink = [a for _, a in parts]
-        if current and chars[i].isalpha() and chars[i - 1].isalpha():
-            end = current[-1][-1]
-            blocking = previous_ink + ink
-            if lead is not None and _connects(end, lead[0], em_mm, blocking):
-                current += [lead, body]
-                previous_ink = ink
-                continue
-            if _connects(end, body[0], em_mm, blocking):
-                current.append(body)
-                previous_ink = ink
-                continue
-        if current:
-            strokes.append(np.concatenate(current))
-        current = [body]
-        previous_ink = ink
-    if current:
-        strokes.append(np.concatenate(current))
-    strokes.extend(marks)
-    return strokes
+def _ink_spacing(moved_x: np.ndarray, starts: np.ndarray, edge: np.ndarray,
+                 line: np.ndarray) -> np.ndarray:
+    """How far (em) to move each instance along its line so that the gaps between the
+    varied letters stay those of the font plus the spacing jitter.
+
+    Turning, scaling or warping a letter moves its left and right edges; left alone, that
+    closes or opens the gap to its neighbours at random, and Tesseract (like a reader)
+    then joins two letters into one or breaks a word. ``moved_x``: how far variation moved
+    each point in x (em); ``edge``: per instance the rows (from its first) of its left and
+    right edge points, -1 without ink; ``line``: each instance's line (a line starts
+    where it would). Following given points, not the ink's bounds, keeps the shifts
+    unbiased: a turned stem reaches further out at one end either way round, and a line
+    of bounds would grow with every letter."""
+    inked = edge[:, 0] >= 0
+    grow_left = np.where(inked, moved_x[starts + np.maximum(edge[:, 0], 0)], 0.0)
+    grow_right = np.where(inked, moved_x[starts + np.maximum(edge[:, 1], 0)], 0.0)
+    step = np.zeros(len(starts))
+    step[1:] = grow_right[:-1] - grow_left[1:]
+    new_line = np.flatnonzero(np.diff(line)) + 1
+    step[new_line] = 0.0
+    shift = np.cumsum(step)
+    first = np.concatenate([[0], new_line])
+    return shift - np.repeat(shift[first], np.diff(np.append(first, len(starts))))
+
+
+def _joined_strokes(mm: np.ndarray, table: GlyphTable, form: np.ndarray, starts: np.ndarray,
+                    word_of: np.ndarray, em_mm: float) -> list[np.ndarray]:
+    """A joined script's strokes: one pen-down stroke per word where its letters connect,
+    each word's marks after it. Only letters join: digits and punctuation stand alone, as
+    a hand writes them. Letter ``i`` goes on from letter ``i - 1`` without a lift by its
+    lead-in where that connects (:func:`_connects_all`), else straight into its body;
+    a letter that does not connect starts a new stroke without its lead-in."""
+    lead = table.lead_size[form]
+    body = table.body_size[form]
+    has_body = body > 0
+    n = len(form)
+    pair = np.zeros(n, dtype=bool)  # letter i may join letter i - 1
+    alpha = table.alpha[form]
+    pair[1:] = (word_of[1:] == word_of[:-1]) & alpha[1:] & alpha[:-1] & has_body[1:] & has_body[:-1]
+    candidates = np.flatnonzero(pair)
+    ends = mm[starts[candidates - 1] + lead[candidates - 1] + body[candidates - 1] - 1]
+    parts = ranges(table.part_first[form], table.part_count[form])
+    part_of_row = np.repeat(np.arange(len(parts)), table.part_size[parts])  # of each card row
+    by_lead = np.zeros(n, dtype=bool)
+    by_body = np.zeros(n, dtype=bool)
+    with_lead = candidates[lead[candidates] > 0]
+    if len(with_lead):
+        by_lead[with_lead] = _connects_all(
+            mm, ends[lead[candidates] > 0], mm[starts[with_lead]], with_lead, starts,
+            table.size[form], part_of_row, em_mm)
+    rest = candidates[~by_lead[candidates]]
+    if len(rest):
+        by_body[rest] = _connects_all(
+            mm, ends[~by_lead[candidates]], mm[starts[rest] + lead[rest]], rest, starts,
+            table.size[form], part_of_row, em_mm)
+    joined = by_lead | by_body
+    # pieces: (word, 0 for the word's writing / 1 for its marks, order, first row, rows, new stroke)
+    lead_at = np.flatnonzero(by_lead)
+    body_at = np.flatnonzero(has_body)
+    part_owner = np.repeat(np.arange(n), table.part_count[form])
+    is_mark = table.part_kind[parts] == MARK
+    mark_parts, mark_owner = parts[is_mark], part_owner[is_mark]
+    mark_rows = starts[mark_owner] + table.part_start[mark_parts] - table.start[form[mark_owner]]
+    word = np.concatenate([word_of[lead_at], word_of[body_at], word_of[mark_owner]])
+    group = np.concatenate([np.zeros(len(lead_at) + len(body_at), dtype=np.int64),
+                            np.ones(len(mark_owner), dtype=np.int64)])
+    order = np.concatenate([2 * lead_at, 2 * body_at + 1, np.flatnonzero(is_mark)])
+    first_row = np.concatenate([starts[lead_at], starts[body_at] + lead[body_at], mark_rows])
+    size = np.concatenate([lead[lead_at], body[body_at], table.part_size[mark_parts]])
+    new = np.concatenate([np.zeros(len(lead_at), dtype=bool), ~joined[body_at],
+                          np.ones(len(mark_owner), dtype=bool)])
+    sort = np.lexsort((order, group, word))
+    first_row, size, new = first_row[sort], size[sort], new[sort]
+    stroke_of = np.cumsum(new) - 1
+    stroke_size = np.bincount(stroke_of, weights=size).astype(np.int64)
+    return _cut(mm[ranges(first_row, size)], stroke_size)
+
+
+def _connects_all(mm: np.ndarray, ends: np.ndarray, targets: np.ndarray, at: np.ndarray,
+                  starts: np.ndarray, sizes: np.ndarray, part_of_row: np.ndarray,
+                  em_mm: float) -> np.ndarray:
+    """Whether a joined script goes on from ``ends[c]`` (letter ``at[c] - 1``) to
+    ``targets[c]`` (letter ``at[c]``) without lifting: when they are close, or a little
+    further apart where the connecting line, leaving its ends aside, crosses the ink of
+    neither letter; never backwards. All points in mm; ``part_of_row`` numbers the part
+    (stroke) of each row of ``mm``."""
+    gap = targets - ends
+    dist = np.hypot(gap[:, 0], gap[:, 1])
+    forward = (gap[:, 0] >= -0.05 * em_mm) & (dist <= REACH_EM * em_mm)
+    result = forward & (dist <= JOIN_EM * em_mm)
+    check = np.flatnonzero(forward & ~result)
+    if len(check) == 0:
+        return result
+    # the connector, its ends trimmed (they lie on ink by design), against every segment
+    # of both letters' parts (a segment joins two rows of one part)
+    trim = 0.12 * gap[check]
+    p = ends[check] + trim
+    d = gap[check] - 2 * trim
+    i = at[check]
+    first = starts[i - 1]
+    count = starts[i] + sizes[i] - 1 - first  # segments start at these rows
+    seg = ranges(first, count)
+    owner = np.repeat(np.arange(len(check)), count)
+    same_part = part_of_row[seg] == part_of_row[seg + 1]  # not a jump between two parts
+    a, e = mm[seg], mm[seg + 1] - mm[seg]
+    dd, pp = d[owner], p[owner]
+    denom = dd[:, 0] * e[:, 1] - dd[:, 1] * e[:, 0]
+    ok = np.abs(denom) > 1e-12
+    safe = np.where(ok, denom, 1.0)
+    w = a - pp
+    t = (w[:, 0] * e[:, 1] - w[:, 1] * e[:, 0]) / safe
+    u = (w[:, 0] * dd[:, 1] - w[:, 1] * dd[:, 0]) / safe
+    hit = same_part & ok & (t > 0) & (t < 1) & (u >= 0) & (u <= 1)
+    crosses = np.bincount(owner, weights=hit, minlength=len(check)) > 0
+    result[check] = ~crosses
+    return result

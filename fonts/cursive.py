@@ -10,10 +10,19 @@ advance) and the next letter's entry starts there. Within a glyph, strokes that 
 one another are chained: end to start, or by retracing along a stroke the pen already
 drew (the way a hand goes back up the stem of an ``n`` before the hump) — retraced ink
 lies on itself and does not show.
+
+A capital or ß whose last stroke ends inside it (Hershey Script's S and ß curl back into
+their bowls) leaves from its outer right side instead: the pen goes back along the curl to
+the nearest point low on the letter's right from which the line to the next letter
+crosses none of its ink, and leaves from there. A capital that may be written either way
+round (C, E) is written the way that ends at such a point. Capitals that school cursive
+does not join to the next letter (:data:`UNJOINED_CAPITALS`) are left as drawn.
 """
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -25,6 +34,14 @@ TOUCH_EM = 0.03  # ends closer than this meet (em)
 BRIDGE_EM = 0.12  # a gap this short inside a glyph is drawn as a line (em)
 MARK_EM = 0.10  # strokes whose extent is below this are marks (dots) (em)
 EXIT_EM = 0.10  # a stroke ending this close to the exit point leads on to the next letter (em)
+RETRACE_MAX_EM = 0.7  # a letter ending inside is gone back along at most this far to leave (em)
+RETRACE_STEP_EM = 0.005  # where along the letter the pen may leave, tried at this step (em)
+LEAVE_EM = 0.04  # a connector's first this-much may lie close to the letter it leaves (em)
+CLEAR_EM = 0.015  # ... beyond that it keeps at least this far from the letter's ink (em)
+BAND_SLACK_EM = 0.02  # an exit lies between the baseline and the x-height, give or take (em)
+# capitals a hand lifts the pen after: "B, D, F, G, O, P, T, V, and W do not connect to the
+# letter that follows" (The Postman's Knock, Cursive Exemplar); they are not given a way out
+UNJOINED_CAPITALS = frozenset("BDFGOPTVW")
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,6 +82,53 @@ def _retrace_back(chain: np.ndarray, segment: int, foot: np.ndarray) -> np.ndarr
     """Points walking back along ``chain`` from its end to ``foot`` on ``segment``."""
     back = chain[segment + 1 :][::-1]
     return np.vstack([back[1:], foot[None, :]]) if len(back) > 1 else foot[None, :]
+
+
+def segment_clearance(p: np.ndarray, q: np.ndarray, strokes: Iterable[np.ndarray]) -> float:
+    """The smallest distance (em, or whatever unit the points are in) between the segment
+    ``p``–``q`` and the ink of ``strokes``: 0 where they touch or cross.
+
+    >>> segment_clearance(np.array([0.0, 0.0]), np.array([1.0, 0.0]),
+    ...                   [np.array([[0.5, -1.0], [0.5, 1.0]])])
+    0.0
+    """
+    best = np.inf
+    d = q - p
+    for stroke in strokes:
+        stroke = np.asarray(stroke, dtype=np.float64).reshape(-1, 2)
+        a = stroke[:-1] if len(stroke) > 1 else stroke
+        b = stroke[1:] if len(stroke) > 1 else stroke
+        e = b - a
+        # a proper or touching crossing: p-q and a-b each have the other's ends on both sides
+        side_a = d[0] * (a[:, 1] - p[1]) - d[1] * (a[:, 0] - p[0])
+        side_b = d[0] * (b[:, 1] - p[1]) - d[1] * (b[:, 0] - p[0])
+        side_p = e[:, 0] * (p[1] - a[:, 1]) - e[:, 1] * (p[0] - a[:, 0])
+        side_q = e[:, 0] * (q[1] - a[:, 1]) - e[:, 1] * (q[0] - a[:, 0])
+        # (collinear pieces are left to the distances below, which are 0 where they overlap)
+        collinear = (side_a == 0) & (side_b == 0)
+        if np.any((side_a * side_b <= 0) & (side_p * side_q <= 0) & ~collinear
+                  & (np.abs(d).sum() > 0) & (np.abs(e).sum(axis=1) > 0)):
+            return 0.0
+        best = min(best, float(_points_to_segment(a, p, q).min()),
+                   float(_points_to_segment(b, p, q).min()),
+                   float(_segments_to_point(a, b, p).min()), float(_segments_to_point(a, b, q).min()))
+    return best
+
+
+def _points_to_segment(points: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Distance from each of ``points`` to the segment ``p``–``q``."""
+    d = q - p
+    denom = float(d @ d)
+    t = np.clip((points - p) @ d / denom, 0.0, 1.0) if denom > 0 else np.zeros(len(points))
+    return np.hypot(*(p + t[:, None] * d - points).T)
+
+
+def _segments_to_point(a: np.ndarray, b: np.ndarray, point: np.ndarray) -> np.ndarray:
+    """Distance from ``point`` to each segment ``a[i]``–``b[i]``."""
+    e = b - a
+    denom = np.einsum("ij,ij->i", e, e)
+    t = np.clip(np.einsum("ij,ij->i", point - a, e) / np.where(denom > 0, denom, 1.0), 0.0, 1.0)
+    return np.hypot(*(a + e * t[:, None] - point).T)
 
 
 def _join(chain: np.ndarray, stroke: np.ndarray, *, toward: np.ndarray | None,
@@ -119,6 +183,79 @@ def connection_point(font: Font) -> np.ndarray:
     return np.array(best, dtype=np.float64)
 
 
+def _leaves_cleanly(point: np.ndarray, target: np.ndarray, strokes: Iterable[np.ndarray]) -> bool:
+    """Whether a straight connector from ``point`` (on the letter's ink) to ``target`` leaves
+    the letter without crossing its ink, and beyond its first :data:`LEAVE_EM` keeps
+    :data:`CLEAR_EM` away from it (em)."""
+    gap = target - point
+    length = float(np.hypot(*gap))
+    if length <= LEAVE_EM:
+        return True
+    away = point + gap * (1e-3 / length)  # just off the ink the connector starts on
+    out = point + gap * (LEAVE_EM / length)
+    return (segment_clearance(away, out, strokes) > 0.0
+            and segment_clearance(out, target, strokes) >= CLEAR_EM)
+
+
+def _is_exit(point: np.ndarray, target: np.ndarray, strokes: Iterable[np.ndarray],
+             x_height: float, reach: float) -> bool:
+    """Whether the pen can leave the letter for ``target`` from ``point``: low on the letter
+    (between the baseline and the x-height, where the next letter is entered), on its
+    right (no further from ``target`` than ``reach``, not beyond it), and with a connector
+    that crosses none of the letter's ink (em)."""
+    return (_is_low(point, x_height) and point[0] <= target[0] + TOUCH_EM
+            and float(np.hypot(*(target - point))) <= reach
+            and _leaves_cleanly(point, target, strokes))
+
+
+def _is_low(point: np.ndarray, x_height: float) -> bool:
+    """Whether ``point`` lies between the baseline and the x-height, give or take (em)."""
+    return -x_height - BAND_SLACK_EM <= point[1] <= BAND_SLACK_EM
+
+
+def _retrace_to_exit(chain: np.ndarray, strokes: Iterable[np.ndarray], target: np.ndarray,
+                     x_height: float, reach: float) -> np.ndarray | None:
+    """The points from ``chain``'s end back along it to the nearest point it can leave from
+    for ``target`` (:func:`_is_exit`), no further back than :data:`RETRACE_MAX_EM`; None when
+    there is none so near, or when the way back turns left: only a curl that opens to the
+    right, as the bottom of a bowl does (S, ß), is gone back along. A curl to the left of
+    a stem (Hershey Script's T and F) would have the pen leave from the stem, where a
+    connector reads as a crossbar or runs under the next letter like a strike-through
+    (em)."""
+    back = chain[::-1]
+    steps = np.diff(back, axis=0)
+    lengths = np.hypot(*steps.T)
+    walked = np.concatenate([[0.0], np.cumsum(lengths)])
+    for s in np.arange(RETRACE_STEP_EM, min(walked[-1], RETRACE_MAX_EM), RETRACE_STEP_EM):
+        k = int(np.searchsorted(walked, s, side="right")) - 1  # s lies on segment k
+        point = back[k] + steps[k] * ((s - walked[k]) / lengths[k])
+        if point[0] < back[0][0] - TOUCH_EM:
+            return None
+        if _is_exit(point, target, strokes, x_height, reach):
+            return np.vstack([back[1 : k + 1], point[None, :]])
+    return None
+
+
+def _exit_path(chain: np.ndarray, strokes: Iterable[np.ndarray], target: np.ndarray,
+               x_height: float, reach: float) -> tuple[float, np.ndarray | None]:
+    """How far the pen must go back along ``chain`` to leave for ``target``, and the path
+    back (empty when its end already leaves cleanly). Only a chain that ends low, curled
+    back into the letter (S, ß), is gone back along; ``(inf, None)`` for one that
+    ends high (a W's or V's top, where the layout decides; a P's bowl, which a connector
+    from its stem would turn into an R) or outside, and when no exit is near enough (em)."""
+    strokes = list(strokes)
+    end = chain[-1]
+    if _is_exit(end, target, strokes, x_height, reach):
+        return 0.0, chain[:0]
+    if not _is_low(end, x_height) or _leaves_cleanly(end, target, strokes):
+        return np.inf, None
+    path = _retrace_to_exit(chain, strokes, target, x_height, reach)
+    if path is None:
+        return np.inf, None
+    length = float(np.hypot(*np.diff(np.vstack([end[None, :], path]), axis=0).T).sum())
+    return length, path
+
+
 def _lead_in(entry: np.ndarray, start: np.ndarray, glyph: Glyph) -> np.ndarray:
     """A pen path from ``entry`` to ``start``: straight where that crosses no ink of the
     glyph, otherwise a curve over the top of the letter (the overcurve of school cursive)."""
@@ -139,8 +276,11 @@ def _lead_in(entry: np.ndarray, start: np.ndarray, glyph: Glyph) -> np.ndarray:
     return (1 - t) ** 2 * entry + 2 * (1 - t) * t * control + t**2 * start
 
 
-def plan_glyph(glyph: Glyph, entry: np.ndarray) -> CursiveGlyph:
-    """Rearrange one glyph for joined writing; ``entry`` is the font's connection point."""
+def plan_glyph(glyph: Glyph, entry: np.ndarray, x_height: float | None = None) -> CursiveGlyph:
+    """Rearrange one glyph for joined writing; ``entry`` is the font's connection point and
+    ``x_height`` the font's (em; taken as twice the entry's height when not given)."""
+    if x_height is None:
+        x_height = 2.0 * abs(float(entry[1]))
     if glyph.is_blank:
         return CursiveGlyph(glyph, None, None, ())
     exit_point = entry + np.array([glyph.advance, 0.0])
@@ -200,6 +340,8 @@ def plan_glyph(glyph: Glyph, entry: np.ndarray) -> CursiveGlyph:
             big.append(exit_stroke)
     marks.extend(big)
     marks.sort(key=lambda s: (float(s[:, 0].mean()), float(s[:, 1].mean())))
+    if _may_leave_from_outside(glyph.char):
+        chain = _leave_from_outside(chain, glyph, entry, exit_point, x_height)
 
     lead = None
     gap = float(np.hypot(*(chain[0] - entry)))
@@ -208,15 +350,48 @@ def plan_glyph(glyph: Glyph, entry: np.ndarray) -> CursiveGlyph:
     return CursiveGlyph(glyph, np.ascontiguousarray(chain), lead, tuple(marks))
 
 
+def _may_leave_from_outside(char: str) -> bool:
+    """Whether a letter ending inside itself is given a way out to the next letter: capitals
+    that school cursive joins (not :data:`UNJOINED_CAPITALS`, accents aside) and ß. A
+    script's small letters are drawn to join, their exits are the designer's; digits and
+    signs do not join at all."""
+    base = unicodedata.normalize("NFD", char)[:1]
+    return char == "ß" or (char.isupper() and base not in UNJOINED_CAPITALS)
+
+
+def _leave_from_outside(chain: np.ndarray, glyph: Glyph, entry: np.ndarray,
+                        exit_point: np.ndarray, x_height: float) -> np.ndarray:
+    """``chain`` made to end where the pen can leave for the next letter: as it is when it
+    ends low on the letter's right already; turned round when it is free to start anywhere
+    (it does not come from the previous letter nor from a lead-in) and its start is such a
+    place (C, E); otherwise gone back along its last part to the nearest such place (S and
+    ß curl back into their bowls), whichever of these goes back less. Unchanged when no
+    such place is near (em).
+
+    The place must lie on the letter's right, no further from the next letter than half
+    the letter's advance."""
+    reach = glyph.advance / 2
+    free = not glyph.char.islower() and np.hypot(*(chain[0] - entry)) > TOUCH_EM * 2
+    options = [chain, chain[::-1]] if free else [chain]
+    paths = [_exit_path(option, glyph.strokes, exit_point, x_height, reach) for option in options]
+    best = min(range(len(options)), key=lambda i: (paths[i][0], i))
+    path = paths[best][1]
+    if path is None:
+        return chain
+    return np.vstack([options[best], path])
+
+
 @lru_cache(maxsize=64)
 def _plans(font: Font) -> dict[int, CursiveGlyph]:
     entry = connection_point(font)
-    return {id(g): plan_glyph(g, entry) for forms in font.glyphs.values() for g in forms}
+    x_height = font.metrics.x_height
+    return {id(g): plan_glyph(g, entry, x_height) for forms in font.glyphs.values() for g in forms}
 
 
 def cursive_plan(font: Font, glyph: Glyph) -> CursiveGlyph:
     """The (cached) joined-writing plan of a glyph of ``font``."""
     plans = _plans(font)
     plan = plans.get(id(glyph))
-    return plan if plan is not None else plan_glyph(glyph, connection_point(font))
+    return plan if plan is not None else plan_glyph(glyph, connection_point(font),
+                                                    font.metrics.x_height)
 

@@ -6,27 +6,36 @@ baseline and left margin, and uniform spacing. Each is defeated here, seeded exp
 always give the same card:
 
 - every glyph instance gets a small affine (rotation, slant, scale, aspect, baseline
-  offset) about its centre plus a smooth low-frequency warp of its strokes;
+  offset) about its centre plus a smooth low-frequency warp of its strokes, both linear
+  in a few coefficients, so how far apart two instances are is known without drawing;
 - marks (dots, umlauts, accents, crossings) get an offset of their own;
 - letter and word spacing jitter; per line a tilt and a slow wave of the baseline, a
   wandering left margin and a slightly uneven line pitch;
 - no two instances of one glyph on a card are alike: an instance whose shape comes too
-  close to an earlier one is drawn again.
+  close to an earlier one is pushed away from it, or drawn again.
 
 ``strength`` scales every amplitude: 0 is the font exactly as drawn, 1 the default.
 Amplitudes are in x-heights (so they scale with the writing), angles in degrees. The
-defaults were tuned against Tesseract's reading of the example cards: a warp or slant much
-larger than these costs legibility faster than it adds life.
+defaults were tuned against Tesseract's reading of the example cards (``python -m
+tests.bench ocr``, and the same over ten seeds): changes of letter size cost legibility
+most, then the warp; turns, slants and widths little. Most of the difference between
+twins comes from the push in :func:`unique_instances`, not from wider figures here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 MAX_MARKS = 6  # marks per glyph that get their own offset; more share the last one
+PUSHES = 3  # rounds of pushing close twins apart before any is drawn again
+PUSH_MARGIN = 1.02  # ... to this much more than the closest they may come
+PUSH_MOST = 3.0  # ... by at most this many times their difference
+# how much wider than usual (turn, slant, width, warp) the draws for a glyph still too
+# close to a twin are: most as usual, a few wider for a crowded glyph (a letter written
+# forty times small); each further round draws wider still
+WIDEN = np.array([1.0, 1.0, 1.5, 2.2])
 
 
 @dataclass(frozen=True)
@@ -36,161 +45,238 @@ class Variation:
     strength: float = 1.0
     rotation_deg: float = 1.1  # glyph rotation about its centre, degrees
     slant_deg: float = 0.75  # extra slant (shear), degrees
-    scale: float = 0.03  # relative size
+    scale: float = 0.008  # relative size
     aspect: float = 0.02  # relative width against height
     baseline_xh: float = 0.02  # glyph baseline offset, x-heights
-    warp_xh: float = 0.04  # amplitude of the smooth warp, x-heights
+    warp_xh: float = 0.02  # amplitude of the smooth warp, x-heights
     warp_wavelength_xh: float = 1.8  # wavelength of the warp, x-heights
     mark_xh: float = 0.032  # offset of dots, accents and crossings, x-heights
-    letter_spacing: float = 0.025  # relative jitter of a letter's advance
+    letter_air_xh: float = 0.2  # a print hand opens a tight letter pair by up to this, x-heights
+    letter_spacing_xh: float = 0.02  # jitter of the gap between letters, x-heights
     word_spacing: float = 0.075  # relative jitter of a word gap
     line_tilt_deg: float = 0.1  # tilt of a line's baseline, degrees
     line_wave_xh: float = 0.036  # amplitude of a slow baseline wave, x-heights
     line_wave_mm: float = 90.0  # wavelength of that wave, mm
     margin_mm: float = 0.3  # wander of the left margin between lines, mm
     line_pitch: float = 0.015  # relative jitter of the distance between lines
-    min_difference_mm: float = 0.065  # closest two instances of a glyph may come (RMS, mm)
+    wobble_xh_mm: float = 2.6  # below this x-height (mm) turns, slants, widths and warps
+    # keep the size they have at it: a hand's wobble does not shrink with its letters
+    min_difference_mm: float = 0.055  # closest two instances of a glyph may come (RMS, mm)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.strength <= 3.0:
             raise ValueError(f"variation strength must be between 0 and 3, got {self.strength}")
 
 
+# ---------------------------------------------------------------- the shape of a glyph
+#
+# A glyph instance's shape change is linear in a few coefficients: a point p (em, about
+# the glyph's centre) of mark slot s moves by
+#
+#     d(p) = E p + W psi(p) + mark[s]
+#
+# with E a 2x2 matrix (turn, slant, size and width: the affine less the identity), W a 2x6
+# matrix of warp coefficients over six smooth waves psi (sines and cosines along three
+# fixed directions, all zero at the centre) and mark[s] the offset of a dot or accent.
+# Being linear, the RMS distance of two instances of one glyph (centroids aligned) is a
+# fixed quadratic form of their coefficient difference: each glyph form gets a 14 x 14
+# matrix R once, and |R (z_i - z_j)| is that distance exactly, without drawing either.
+
+WAVE_DIRECTIONS = np.radians([0.0, 60.0, 120.0])  # three directions cover the plane evenly
+FEATURES = 2 + 2 * len(WAVE_DIRECTIONS) + MAX_MARKS  # x, y, the waves, one per mark slot
+
+
 @dataclass(frozen=True, eq=False)
 class GlyphParams:
-    """Random shape parameters of n glyph instances (arrays of length n)."""
+    """Random shape parameters of n glyph instances (em units, y down).
 
-    rotation: np.ndarray  # radians
-    slant: np.ndarray  # shear factor (tan of the extra slant)
-    scale: np.ndarray  # overall factor
-    aspect: np.ndarray  # x factor over y factor
-    baseline: np.ndarray  # offset, em (y down)
-    warp_phase: np.ndarray  # (n, 2) radians
-    warp_direction: np.ndarray  # (n, 2) radians: direction of the x and y waves
-    marks: np.ndarray  # (n, MAX_MARKS, 2) offsets, em
+    ``zx`` and ``zy`` (n, :data:`FEATURES`) are the coefficients of the x and y moves:
+    the affine row, the six warp waves, the mark offsets (see :func:`shape_features`).
+    """
+
+    zx: np.ndarray
+    zy: np.ndarray
+    baseline: np.ndarray  # (n,) offset, em (y down)
 
     def take(self, index: np.ndarray) -> GlyphParams:
         """The parameters of the instances at ``index``."""
-        return GlyphParams(*(getattr(self, f)[index] for f in _FIELDS))
+        return GlyphParams(self.zx[index], self.zy[index], self.baseline[index])
 
     def replace(self, index: np.ndarray, other: GlyphParams) -> GlyphParams:
         """A copy with the instances at ``index`` taken from ``other`` (same length)."""
-        arrays = []
-        for f in _FIELDS:
-            array = getattr(self, f).copy()
-            array[index] = getattr(other, f)
-            arrays.append(array)
-        return GlyphParams(*arrays)
-
-
-_FIELDS = ("rotation", "slant", "scale", "aspect", "baseline", "warp_phase", "warp_direction", "marks")
+        zx, zy, baseline = self.zx.copy(), self.zy.copy(), self.baseline.copy()
+        zx[index], zy[index], baseline[index] = other.zx, other.zy, other.baseline
+        return GlyphParams(zx, zy, baseline)
 
 
 def sample_glyph_params(rng: np.random.Generator, n: int, variation: Variation,
-                        x_height_em: float) -> GlyphParams:
-    """Draw shape parameters for ``n`` glyph instances (em units for offsets)."""
+                        x_height_em: float, widen: np.ndarray | None = None) -> GlyphParams:
+    """Draw shape parameters for ``n`` glyph instances (em units for offsets); ``widen``
+    (n,) makes the turn, slant, width and warp of each that many times wider."""
     s = variation.strength
     xh = x_height_em
+    wide = np.ones(n) if widen is None else widen
 
     def normal(sd: float, size: int | tuple[int, ...] = n) -> np.ndarray:
         # clipped at 2.5 sd: a hand varies, it does not jump
         return np.clip(rng.standard_normal(size), -2.5, 2.5) * sd * s
 
-    return GlyphParams(
-        rotation=np.radians(normal(variation.rotation_deg)),
-        slant=np.tan(np.radians(normal(variation.slant_deg))),
-        scale=1.0 + normal(variation.scale),
-        aspect=1.0 + normal(variation.aspect),
-        baseline=normal(variation.baseline_xh * xh),
-        warp_phase=rng.uniform(0.0, 2 * np.pi, (n, 2)),
-        warp_direction=rng.uniform(0.0, 2 * np.pi, (n, 2)),
-        marks=normal(variation.mark_xh * xh, (n, MAX_MARKS, 2)),
-    )
+    rotation = np.radians(normal(variation.rotation_deg)) * wide
+    slant = np.tan(np.radians(normal(variation.slant_deg)) * wide)
+    scale = 1.0 + normal(variation.scale)
+    aspect = 1.0 + normal(variation.aspect) * wide
+    baseline = normal(variation.baseline_xh * xh)
+    # the waves' sum has about the variance of one wave of amplitude warp_xh at a random phase
+    warp = normal(variation.warp_xh * xh / np.sqrt(2 * len(WAVE_DIRECTIONS)),
+                  (n, 2, 2 * len(WAVE_DIRECTIONS))) * wide[:, None, None]
+    marks = normal(variation.mark_xh * xh, (n, MAX_MARKS, 2))
+    cos, sin = np.cos(rotation), np.sin(rotation)
+    sx, sy = scale * aspect, scale
+    shy = -slant * sy  # y is down: a positive shear leans the letter to the right
+    # the affine (turn after shear after scale) less the identity
+    zx = np.column_stack([cos * sx - 1.0, cos * shy - sin * sy, warp[:, 0], marks[:, :, 0]])
+    zy = np.column_stack([sin * sx, sin * shy + cos * sy - 1.0, warp[:, 1], marks[:, :, 1]])
+    return GlyphParams(zx, zy, baseline)
 
 
-def deform(points: np.ndarray, instance: np.ndarray, mark_slot: np.ndarray, centre: np.ndarray,
-           params: GlyphParams, variation: Variation, x_height_em: float) -> np.ndarray:
-    """Apply each instance's variation to its glyph points (em units, y down).
+def shape_features(local: np.ndarray, slot: np.ndarray, wavelength_em: float) -> np.ndarray:
+    """(N, :data:`FEATURES`) features of glyph points ``local`` (em, about the glyph's
+    centre) with mark ``slot`` (-1 for the letter): x, y, the six waves
+    ``sin(k d.p)`` and ``cos(k d.p) - 1``, and a one-hot column per mark slot. A point
+    moves by ``features @ zx`` in x and ``features @ zy`` in y."""
+    k = 2 * np.pi / wavelength_em
+    along = k * (local @ np.stack([np.cos(WAVE_DIRECTIONS), np.sin(WAVE_DIRECTIONS)]))
+    marks = (np.minimum(slot, MAX_MARKS - 1)[:, None] == np.arange(MAX_MARKS)) & (slot[:, None] >= 0)
+    return np.column_stack([local, np.sin(along), np.cos(along) - 1.0, marks.astype(float)])
 
-    ``points``: (N, 2) glyph-local points; ``instance``: (N,) index into ``params``;
-    ``mark_slot``: (N,) mark number of the point's stroke, -1 for the letter body;
-    ``centre``: (n, 2) centre of each instance's glyph, about which it turns and scales.
-    """
+
+def shape_metric(features: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """(F, FEATURES, FEATURES) matrices R, one per glyph form whose points have
+    ``features`` at rows ``starts[f]:starts[f] + sizes[f]``: the RMS distance (centroids
+    aligned) of two instances is ``sqrt(|R dzx|^2 + |R dzy|^2)`` for their coefficient
+    differences. R is the square root of the features' covariance over the form's points."""
+    metric = np.zeros((len(starts), FEATURES, FEATURES))
+    for f, (a, m) in enumerate(zip(starts.tolist(), sizes.tolist(), strict=True)):
+        if m == 0:
+            continue
+        centred = features[a:a + m] - features[a:a + m].mean(axis=0)
+        values, vectors = np.linalg.eigh(centred.T @ centred / m)
+        metric[f] = np.sqrt(np.maximum(values, 0.0))[:, None] * vectors.T
+    return metric
+
+
+def deform(points: np.ndarray, features: np.ndarray, instance: np.ndarray,
+           params: GlyphParams) -> np.ndarray:
+    """Each instance's glyph points (N, 2) moved by its shape parameters (em, y down);
+    ``features``: the points' :func:`shape_features`; ``instance``: (N,) index into
+    ``params``."""
+    out = points.copy()
     if len(points) == 0:
-        return points.copy()
-    s = variation.strength
-    local = points - centre[instance]
-    rot = params.rotation[instance]
-    cos, sin = np.cos(rot), np.sin(rot)
-    sx = params.scale[instance] * params.aspect[instance]
-    sy = params.scale[instance]
-    shear = params.slant[instance]
-    x = local[:, 0] * sx
-    y = local[:, 1] * sy
-    x = x - shear * y  # y is down: a positive shear leans the letter to the right
-    out = np.empty_like(points)
-    out[:, 0] = cos * x - sin * y
-    out[:, 1] = sin * x + cos * y
-    if s > 0:
-        k = 2 * np.pi / (variation.warp_wavelength_xh * x_height_em)
-        amplitude = variation.warp_xh * x_height_em * s
-        direction = params.warp_direction[instance]
-        phase = params.warp_phase[instance]
-        along_x = local[:, 0] * np.cos(direction[:, 0]) + local[:, 1] * np.sin(direction[:, 0])
-        along_y = local[:, 0] * np.cos(direction[:, 1]) + local[:, 1] * np.sin(direction[:, 1])
-        out[:, 0] += amplitude * np.sin(k * along_x + phase[:, 0])
-        out[:, 1] += amplitude * np.sin(k * along_y + phase[:, 1])
-    out += centre[instance]
-    out[:, 1] += params.baseline[instance]
-    marked = mark_slot >= 0
-    if marked.any():
-        slots = np.minimum(mark_slot[marked], MAX_MARKS - 1)
-        out[marked] += params.marks[instance[marked], slots]
+        return out
+    out[:, 0] += np.einsum("ij,ij->i", features, params.zx[instance])
+    out[:, 1] += np.einsum("ij,ij->i", features, params.zy[instance]) + params.baseline[instance]
     return out
 
 
-def unique_instances(rng: np.random.Generator, params: GlyphParams, varied: np.ndarray,
-                     groups: list[np.ndarray], starts: np.ndarray, sizes: np.ndarray,
-                     redeform: Callable[[GlyphParams, np.ndarray], np.ndarray],
-                     variation: Variation, x_height_em: float, em_mm: float,
-                     attempts: int = 30) -> tuple[GlyphParams, np.ndarray]:
-    """Redraw instances that come within ``variation.min_difference_mm`` (RMS, positions
-    aligned by their centroids) of an earlier instance of the same glyph form.
+def embed(params: GlyphParams, metric: np.ndarray) -> np.ndarray:
+    """(n, 2 * FEATURES) points whose distances are the instances' RMS shape distances;
+    ``metric``: (n, FEATURES, FEATURES) the :func:`shape_metric` of each one's form."""
+    return np.concatenate([np.einsum("nij,nj->ni", metric, params.zx),
+                           np.einsum("nij,nj->ni", metric, params.zy)], axis=1)
 
-    ``varied``: (N, 2) deformed points of all instances (em), instance ``i`` at rows
-    ``starts[i]:starts[i] + sizes[i]``; ``groups[g]``: the instances of one glyph form;
-    ``redeform(params, instances)`` gives the deformed points of ``instances`` again.
-    Returns the parameters and points with every close instance redrawn.
+
+def unique_instances(rng: np.random.Generator, params: GlyphParams, form: np.ndarray,
+                     eligible: np.ndarray, metric: np.ndarray, variation: Variation,
+                     x_height_em: float, em_mm: float, wobble: float = 1.0,
+                     attempts: int = 30) -> GlyphParams:
+    """``params`` with every instance redrawn that comes within
+    ``variation.min_difference_mm`` (RMS, centroids aligned) of an earlier ``eligible``
+    instance of the same glyph ``form``; ``metric``: (n, FEATURES, FEATURES) the
+    :func:`shape_metric` of each instance's form; ``wobble``: how much wider than the
+    variation's figures the instances were drawn (small writing).
+
+    Distances are measured between coefficients (:func:`embed`), exactly, without drawing
+    a point. A close instance is first pushed straight away from its nearest twin, just
+    past the limit (:data:`PUSHES` rounds): the least change of shape that parts them.
+    One still close, or nearly alike its twin, is drawn again several times
+    (:data:`WIDEN`: mostly with the usual spread, a few wider) and keeps the mildest draw
+    (nearest the font's own shape) far enough from its twins, else the farthest; so only a
+    crowded glyph, a letter written forty times small, gets a wilder shape.
     """
-    if variation.strength <= 0:
-        return params, varied
-    limit_em = variation.min_difference_mm / em_mm
-    varied = varied.copy()
-    for group in groups:
-        m = int(sizes[group[0]])
-        if len(group) < 2 or m == 0:
+    if variation.strength <= 0 or variation.min_difference_mm <= 0:
+        return params
+    limit = (variation.min_difference_mm / em_mm) ** 2
+    which = np.flatnonzero(eligible)
+    which = which[np.argsort(form[which], kind="stable")]  # by form, each in writing order
+    if len(which) < 2:
+        return params
+    # each instance's twins: the run of its form in ``which``
+    sorted_form = form[which]
+    run_start = np.flatnonzero(np.concatenate([[True], sorted_form[1:] != sorted_form[:-1]]))
+    run_size = np.diff(np.append(run_start, len(which)))
+    first = np.repeat(run_start, run_size)  # (len(which),) where each one's run starts
+    # every pair (earlier, later) of one form
+    later = np.repeat(np.arange(len(which)), np.arange(len(which)) - first)
+    earlier = _ranges(first, np.arange(len(which)) - first)
+    points = embed(params.take(which), metric[which])
+
+    def widen(attempt: int) -> np.ndarray:
+        # a glyph still crowded after a round is drawn wider still, up to strength 3
+        return np.minimum(WIDEN * wobble * 1.25**attempt, 3.0 / variation.strength)
+
+    for attempt in range(-PUSHES, attempts):
+        norm = (points * points).sum(axis=1)
+        gram = points @ points.T  # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b, for every pair at once
+        squared = norm[later] + norm[earlier] - 2.0 * gram[later, earlier]
+        close = squared < limit
+        if not close.any():
+            break
+        if attempt < 0:
+            # push each close instance straight away from its twin, just far enough: the
+            # smallest change of shape that parts them (the metric is linear)
+            hit = np.flatnonzero(close)
+            order = np.lexsort((squared[hit], later[hit]))
+            hit = hit[order][np.concatenate([[True], np.diff(later[hit][order]) > 0])]
+            mover, twin_at = later[hit], earlier[hit]
+            gap = points[mover] - points[twin_at]  # exactly, not from the Gram matrix
+            apart = np.sqrt(np.einsum("ij,ij->i", gap, gap))
+            stretch = PUSH_MARGIN * np.sqrt(limit) / np.maximum(apart, 1e-300) - 1.0
+            # twins nearly alike would need a long push: they are drawn again below
+            fits = stretch <= PUSH_MOST
+            mover, twin_at, stretch = mover[fits], twin_at[fits], stretch[fits]
+            at, other = which[mover], which[twin_at]
+            zx, zy = params.zx.copy(), params.zy.copy()
+            zx[at] += stretch[:, None] * (params.zx[at] - params.zx[other])
+            zy[at] += stretch[:, None] * (params.zy[at] - params.zy[other])
+            params = GlyphParams(zx, zy, params.baseline)
+            points[mover] = embed(params.take(at), metric[at])
             continue
-        rows = starts[group][:, None] + np.arange(m)
-        for attempt in range(attempts):
-            close = _too_close(varied[rows], limit_em)
-            if not close.any():
-                break
-            redo = group[close]
-            # each round draws a little wider, so a crowded glyph always finds room
-            wider = replace(variation, strength=min(3.0, variation.strength * (1 + 0.15 * attempt)))
-            params = params.replace(redo, sample_glyph_params(rng, len(redo), wider, x_height_em))
-            varied[rows[close].ravel()] = redeform(params, redo)
-    return params, varied
+        redo = np.unique(later[close])
+        drawn = sample_glyph_params(rng, len(WIDEN) * len(redo), variation, x_height_em,
+                                    np.repeat(widen(attempt), len(redo)))
+        owner = np.tile(redo, len(WIDEN))
+        drafts = embed(drawn, metric[which[owner]])
+        # each draw against every twin that stays (the redrawn ones are compared next round)
+        keep = np.ones(len(which), dtype=bool)
+        keep[redo] = False
+        mild = (drafts * drafts).sum(axis=1)  # the draw's distance from the font's own shape
+        gap = mild[:, None] + norm[None, :] - 2.0 * drafts @ points.T
+        twin = (sorted_form[owner][:, None] == sorted_form[None, :]) & keep[None, :]
+        nearest = np.where(twin, gap, np.inf).min(axis=1)
+        score = np.where(nearest >= limit, -mild, -np.inf).reshape(len(WIDEN), len(redo))
+        far = nearest.reshape(len(WIDEN), len(redo))
+        pick = np.where(np.isfinite(score.max(axis=0)), score.argmax(axis=0), far.argmax(axis=0))
+        chosen = pick * len(redo) + np.arange(len(redo))
+        params = params.replace(which[redo], drawn.take(chosen))
+        points[redo] = drafts[chosen]
+    return params
 
 
-def _too_close(shapes: np.ndarray, limit: float) -> np.ndarray:
-    """Mask of instances whose RMS distance to an earlier one is below ``limit``;
-    ``shapes`` is (k, m, 2), compared with their centroids aligned."""
-    shapes = shapes - shapes.mean(axis=1, keepdims=True)
-    diff = shapes[:, None, :, :] - shapes[None, :, :, :]
-    rms = np.sqrt((diff**2).sum(axis=3).mean(axis=2))
-    earlier = np.tril(rms < limit, k=-1)
-    return earlier.any(axis=1)
+def _ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """``starts[i]:starts[i] + sizes[i]`` of every ``i``, concatenated."""
+    total = int(sizes.sum())
+    offsets = np.cumsum(sizes) - sizes
+    return np.repeat(starts - offsets, sizes) + np.arange(total)
 
 
 @dataclass(frozen=True, eq=False)
@@ -221,6 +307,16 @@ def sample_line_params(rng: np.random.Generator, n_lines: int, variation: Variat
         margin=np.clip(walk, -2.5, 2.5) * variation.margin_mm * s,
         pitch=np.clip(rng.standard_normal(n_lines), -2.5, 2.5) * variation.line_pitch * s,
     )
+
+
+def letter_gaps(rng: np.random.Generator, n: int, variation: Variation) -> np.ndarray:
+    """``n`` random changes of the gap between two letters of a word, in x-heights.
+
+    A print hand's layout adds them to the room it opens tight pairs by
+    (:func:`fonts.table.letter_room`) and never lets the sum close the font's gap; a
+    joined hand's gaps stretch and shrink its connectors either way.
+    """
+    return np.clip(rng.standard_normal(n), -2.5, 2.5) * variation.letter_spacing_xh * variation.strength
 
 
 def spacing_factors(rng: np.random.Generator, n: int, sd: float, strength: float) -> np.ndarray:

@@ -10,7 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cards.formats import card_format
-from cards.layout import RIGHT_RESERVE
+from cards.layout import RIGHT_RESERVE, layout_card
+from fonts.catalog import load_font
+from fonts.variation import Variation
 from jobs.render import card_text, layout_job
 from jobs.schema import JobSpec
 from plotter.optimize import merge
@@ -59,16 +61,19 @@ def _message(spec: JobSpec) -> str:
 
 
 def measure_card(stem: str, spec: JobSpec, *, with_vpype: bool, runs: int = RUNS) -> HandwritingRow:
-    """Time and count one example card."""
-    ours_ms = median_ms(lambda: layout_job(spec), runs)
+    """Time and count one example card: our layout of its text (merge fields already
+    filled in, font loaded, as vpype is given the text) against vpype's."""
     _, layout = layout_job(spec)
+    written, font, card = card_text(spec), load_font(spec.font), card_format(spec.card)
+    ours_ms = median_ms(lambda: layout_card(
+        written, font, card, seed=spec.seed, variation=Variation(strength=spec.variation),
+        x_height_mm=spec.x_height_mm, font_name=spec.font), runs)
     row = HandwritingRow(
         job=stem, font=layout.font, words=layout.word_count, x_height_mm=layout.x_height_mm,
         ours_ms=ours_ms, ours_lifts=layout.drawing.pen_lifts(),
         ours_merged_lifts=merge(layout.drawing, MERGE_TOLERANCE_MM).pen_lifts())
     if not with_vpype:
         return row
-    card = card_format(spec.card)
     width_mm = card.area_width_mm * (1.0 - RIGHT_RESERVE)
     text = _message(spec)
 

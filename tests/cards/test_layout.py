@@ -11,6 +11,7 @@ from cards.formats import card_format
 from cards.layout import CardText, TextTooLongError, layout_card
 from fonts.catalog import font_names, load_font
 from fonts.charset import UnsupportedCharactersError
+from fonts.table import glyph_table
 from fonts.variation import Variation
 
 APOLOGY = CardText(
@@ -162,3 +163,39 @@ def test_alternates_are_all_used(font_named, a6) -> None:
                          variation=Variation(strength=0.0))
     widths = {round(float(np.ptp(points[:, 0])), 1) for _, points in layout.glyph_ink}
     assert len(widths) == 2  # both forms appear, chosen by the seed
+
+
+def _edge_gaps(layout, font) -> tuple[list[float], list[float]]:
+    """Gaps (mm) between neighbouring letters' edge points on each line: inside words,
+    and between words."""
+    table = glyph_table(font)
+    ink = iter(layout.glyph_ink)
+    letters, words = [], []
+    for line in layout.lines:
+        previous, space = None, False
+        for char in line.text:
+            if char == " ":
+                space = True
+                continue
+            _, points = next(ink)
+            left, right = table.edge[table.index[char][0]]
+            if left < 0:
+                previous = None
+                continue
+            if previous is not None:
+                (words if space else letters).append(float(points[left, 0] - previous))
+            previous, space = points[right, 0], False
+    return letters, words
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_print_hand_never_crowds_its_letters(font_named, a6, seed: int) -> None:
+    """Varied letters keep at least the font's own gaps (turning or widening a letter
+    moves its neighbours along), and word gaps stay clearly wider than letter gaps."""
+    font = font_named("tech")
+    plain = layout_card(APOLOGY, font, a6, seed=seed, variation=Variation(strength=0.0))
+    varied = layout_card(APOLOGY, font, a6, seed=seed)
+    assert plain.lines == varied.lines
+    (drawn, _), (letters, words) = _edge_gaps(plain, font), _edge_gaps(varied, font)
+    assert min(np.array(letters) - np.array(drawn)) >= -1e-9
+    assert min(words) > 1.3 * max(letters)
