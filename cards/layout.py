@@ -177,19 +177,51 @@ def fit_text(text: CardText, font: Font, card: CardFormat,
         return x_height_mm, lines
     steps = int(round((card.max_x_height_mm - card.min_x_height_mm) / SIZE_STEP_MM))
     sizes = [card.min_x_height_mm + i * SIZE_STEP_MM for i in range(steps + 1)]
-    ok, lines, fitting = attempt(sizes[0])
-    if not ok:
-        raise _too_long(card, sizes[0], lines, fitting)
-    best, best_lines = sizes[0], lines
-    lo, hi = 1, len(sizes) - 1
-    while lo <= hi:  # binary search for the largest size that fits
+    tried: dict[int, tuple[bool, list[Line], int]] = {}
+
+    def fits(i: int) -> bool:
+        if i not in tried:
+            tried[i] = attempt(sizes[i])
+        return tried[i][0]
+
+    # start where the text's area says it should fit, then gallop: a card usually
+    # settles within two or three wraps instead of a binary search's seven
+    guess = _size_guess(blocks, measure, space, font, width_mm, card.area_height_mm)
+    i = min(max(int((guess - card.min_x_height_mm) / SIZE_STEP_MM), 0), steps)
+    step = 1
+    if fits(i):
+        lo, hi = i, steps + 1  # the largest that fits lies in [lo, hi)
+        while lo + step < hi and fits(lo + step):
+            lo, step = lo + step, step * 2
+        hi = min(hi, lo + step)
+    else:
+        hi = i  # the largest that fits lies below hi
+        while hi - step > 0 and not fits(hi - step):
+            hi, step = hi - step, step * 2
+        lo = max(0, hi - step)
+        if not fits(lo):
+            _, lines, fitting = tried[lo]
+            raise _too_long(card, sizes[0], lines, fitting)
+    while hi - lo > 1:  # binary search between a size that fits and one that does not
         mid = (lo + hi) // 2
-        ok, lines, _ = attempt(sizes[mid])
-        if ok:
-            best, best_lines, lo = sizes[mid], lines, mid + 1
+        if fits(mid):
+            lo = mid
         else:
-            hi = mid - 1
+            hi = mid
+    best, best_lines = sizes[lo], tried[lo][1]
     return round(best, 3), best_lines
+
+
+def _size_guess(blocks: list[tuple[str, str]], measure: Callable[[str], float], space: float,
+                font: Font, width_mm: float, height_mm: float) -> float:
+    """The x-height (mm) at which the text's area, written in lines of ``width_mm`` with
+    some raggedness, fills ``height_mm``: where :func:`fit_text` starts looking."""
+    words = [w for _, text in blocks for w in text.split()]
+    total_em = sum(measure(w) + space for w in words) or 1.0
+    pitch_em = _line_pitch_em(font)
+    fill = 0.85  # lines end ragged, blocks and paragraphs add gaps
+    em_mm = float(np.sqrt(fill * width_mm * height_mm / (total_em * pitch_em)))
+    return em_mm * font.metrics.x_height
 
 
 def _too_long(card: CardFormat, xh: float, lines: list[Line], fitting: int) -> TextTooLongError:
@@ -325,12 +357,13 @@ def _write(lines: list[Line], font: Font, card: CardFormat, xh_mm: float,
     # 4. cut the points back into strokes
     chars = [text[i] for i in chars_at.tolist()]
     if font.joined:
-        strokes = _joined_strokes(mm, table, form, starts, word_of, em_mm)
+        stroke_points, stroke_sizes = _joined_strokes(mm, table, form, starts, word_of, em_mm)
     else:
         parts = ranges(table.part_first[form], table.part_count[form])
-        strokes = _cut(mm, table.part_size[parts])
+        stroke_points, stroke_sizes = mm, table.part_size[parts]
     ink = tuple(zip(chars, _cut(mm, sizes), strict=True))
-    return Drawing(tuple(strokes), card.width_mm, card.height_mm), ink, int(word_of[-1]) + 1
+    drawing = Drawing.from_points(stroke_points, stroke_sizes, card.width_mm, card.height_mm)
+    return drawing, ink, int(word_of[-1]) + 1
 
 
 @lru_cache(maxsize=32)
@@ -374,8 +407,9 @@ def _ink_spacing(moved_x: np.ndarray, starts: np.ndarray, edge: np.ndarray,
 
 
 def _joined_strokes(mm: np.ndarray, table: GlyphTable, form: np.ndarray, starts: np.ndarray,
-                    word_of: np.ndarray, em_mm: float) -> list[np.ndarray]:
-    """A joined script's strokes: one pen-down stroke per word where its letters connect,
+                    word_of: np.ndarray, em_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """A joined script's strokes, as their points (mm) in writing order and the number of
+    points of each: one pen-down stroke per word where its letters connect,
     each word's marks after it. Only letters join: digits and punctuation stand alone, as
     a hand writes them. Letter ``i`` goes on from letter ``i - 1`` without a lift by its
     lead-in where that connects (:func:`_connects_all`), else straight into its body;
@@ -423,7 +457,7 @@ def _joined_strokes(mm: np.ndarray, table: GlyphTable, form: np.ndarray, starts:
     first_row, size, new = first_row[sort], size[sort], new[sort]
     stroke_of = np.cumsum(new) - 1
     stroke_size = np.bincount(stroke_of, weights=size).astype(np.int64)
-    return _cut(mm[ranges(first_row, size)], stroke_size)
+    return mm[ranges(first_row, size)], stroke_size
 
 
 def _connects_all(mm: np.ndarray, ends: np.ndarray, targets: np.ndarray, at: np.ndarray,

@@ -170,11 +170,12 @@ def deform(points: np.ndarray, features: np.ndarray, instance: np.ndarray,
     """Each instance's glyph points (N, 2) moved by its shape parameters (em, y down);
     ``features``: the points' :func:`shape_features`; ``instance``: (N,) index into
     ``params``."""
-    out = points.copy()
     if len(points) == 0:
-        return out
-    out[:, 0] += np.einsum("ij,ij->i", features, params.zx[instance])
-    out[:, 1] += np.einsum("ij,ij->i", features, params.zy[instance]) + params.baseline[instance]
+        return points.copy()
+    # one gather of both coefficient rows per point, one contraction for x and y
+    coefficients = np.stack([params.zx, params.zy], axis=1)[instance]  # (N, 2, FEATURES)
+    out = points + np.einsum("ik,ijk->ij", features, coefficients)
+    out[:, 1] += params.baseline[instance]
     return out
 
 
@@ -224,10 +225,16 @@ def unique_instances(rng: np.random.Generator, params: GlyphParams, form: np.nda
         # a glyph still crowded after a round is drawn wider still, up to strength 3
         return np.minimum(WIDEN * wobble * 1.25**attempt, 3.0 / variation.strength)
 
+    run_of = np.repeat(np.arange(len(run_start)), run_size)  # (len(which),) each one's run
+    # pair by pair: a few thousand short rows, cheaper than a Gram matrix through BLAS;
+    # after the first round only the pairs of instances that changed are measured again
+    squared = np.empty(len(later))
+    changed = np.ones(len(which), dtype=bool)
     for attempt in range(-PUSHES, attempts):
-        norm = (points * points).sum(axis=1)
-        gram = points @ points.T  # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b, for every pair at once
-        squared = norm[later] + norm[earlier] - 2.0 * gram[later, earlier]
+        again = np.flatnonzero(changed[later] | changed[earlier])
+        pair_gap = points[later[again]] - points[earlier[again]]
+        squared[again] = np.einsum("ij,ij->i", pair_gap, pair_gap)
+        changed[:] = False
         close = squared < limit
         if not close.any():
             break
@@ -238,8 +245,7 @@ def unique_instances(rng: np.random.Generator, params: GlyphParams, form: np.nda
             order = np.lexsort((squared[hit], later[hit]))
             hit = hit[order][np.concatenate([[True], np.diff(later[hit][order]) > 0])]
             mover, twin_at = later[hit], earlier[hit]
-            gap = points[mover] - points[twin_at]  # exactly, not from the Gram matrix
-            apart = np.sqrt(np.einsum("ij,ij->i", gap, gap))
+            apart = np.sqrt(squared[hit])
             stretch = PUSH_MARGIN * np.sqrt(limit) / np.maximum(apart, 1e-300) - 1.0
             # twins nearly alike would need a long push: they are drawn again below
             fits = stretch <= PUSH_MOST
@@ -250,6 +256,7 @@ def unique_instances(rng: np.random.Generator, params: GlyphParams, form: np.nda
             zy[at] += stretch[:, None] * (params.zy[at] - params.zy[other])
             params = GlyphParams(zx, zy, params.baseline)
             points[mover] = embed(params.take(at), metric[at])
+            changed[mover] = True
             continue
         redo = np.unique(later[close])
         drawn = sample_glyph_params(rng, len(WIDEN) * len(redo), variation, x_height_em,
@@ -259,16 +266,22 @@ def unique_instances(rng: np.random.Generator, params: GlyphParams, form: np.nda
         # each draw against every twin that stays (the redrawn ones are compared next round)
         keep = np.ones(len(which), dtype=bool)
         keep[redo] = False
-        mild = (drafts * drafts).sum(axis=1)  # the draw's distance from the font's own shape
-        gap = mild[:, None] + norm[None, :] - 2.0 * drafts @ points.T
-        twin = (sorted_form[owner][:, None] == sorted_form[None, :]) & keep[None, :]
-        nearest = np.where(twin, gap, np.inf).min(axis=1)
+        mild = np.einsum("ij,ij->i", drafts, drafts)  # the draw's distance from the font's own shape
+        span = run_size[run_of[owner]]
+        draft_of = np.repeat(np.arange(len(owner)), span)
+        twin_of = _ranges(first[owner], span)
+        stays = keep[twin_of]
+        draft_of, twin_of = draft_of[stays], twin_of[stays]
+        twin_gap = drafts[draft_of] - points[twin_of]
+        nearest = np.full(len(owner), np.inf)
+        np.minimum.at(nearest, draft_of, np.einsum("ij,ij->i", twin_gap, twin_gap))
         score = np.where(nearest >= limit, -mild, -np.inf).reshape(len(WIDEN), len(redo))
         far = nearest.reshape(len(WIDEN), len(redo))
         pick = np.where(np.isfinite(score.max(axis=0)), score.argmax(axis=0), far.argmax(axis=0))
         chosen = pick * len(redo) + np.arange(len(redo))
         params = params.replace(which[redo], drawn.take(chosen))
         points[redo] = drafts[chosen]
+        changed[redo] = True
     return params
 
 

@@ -56,6 +56,32 @@ class Drawing:
         object.__setattr__(self, "strokes", tuple(as_stroke(s) for s in self.strokes))
 
     @classmethod
+    def from_points(cls, points: np.ndarray, sizes: Sequence[int] | np.ndarray,
+                    width_mm: float, height_mm: float) -> Drawing:
+        """A card whose strokes are consecutive runs of ``sizes`` rows of ``points``
+        ((P, 2) mm): checked once for the whole card and cut into read-only views of one
+        copy, instead of one array per stroke (the layout's way to build a card fast).
+
+        >>> Drawing.from_points(np.array([[0, 0], [1, 0], [5, 5]]), [2, 1], 10, 10).pen_lifts()
+        2
+        """
+        array = np.array(points, dtype=np.float64).reshape(-1, 2)
+        counts = np.asarray(sizes, dtype=np.int64)
+        if len(counts) and counts.min() < 1:
+            raise ValueError("a stroke needs at least one point")
+        if int(counts.sum()) != len(array):
+            raise ValueError(f"stroke sizes add up to {int(counts.sum())} points, "
+                             f"not the {len(array)} given")
+        if not np.isfinite(array).all():
+            raise ValueError("a stroke has a coordinate that is not a finite number")
+        array.setflags(write=False)
+        ends = np.cumsum(counts).tolist()
+        strokes = tuple(array[a:b] for a, b in zip([0, *ends], ends, strict=False))
+        drawing = cls((), width_mm, height_mm)
+        object.__setattr__(drawing, "strokes", strokes)
+        return drawing
+
+    @classmethod
     def empty(cls, width_mm: float, height_mm: float) -> Drawing:
         """A card with nothing on it."""
         return cls((), width_mm, height_mm)

@@ -47,6 +47,28 @@ def test_drawing_is_immutable() -> None:
         d.strokes[0][0, 0] = 5
 
 
+def test_a_drawing_from_one_point_array_equals_one_from_strokes() -> None:
+    points = np.array([[0, 0], [1, 1], [5, 5], [7, 5], [7, 8], [9, 9]], dtype=float)
+    d = Drawing.from_points(points, [2, 1, 3], 20, 10)
+    assert d == Drawing(([(0, 0), (1, 1)], [(5, 5)], [(7, 5), (7, 8), (9, 9)]), 20, 10)
+    points[0, 0] = 99  # the drawing holds its own copy, read-only
+    assert d.strokes[0][0, 0] == 0
+    with pytest.raises(ValueError):
+        d.strokes[2][0, 0] = 5
+    assert Drawing.from_points(np.zeros((0, 2)), [], 20, 10) == Drawing.empty(20, 10)
+
+
+def test_a_drawing_from_points_refuses_what_drawing_refuses() -> None:
+    with pytest.raises(ValueError, match="at least one point"):
+        Drawing.from_points(np.zeros((2, 2)), [2, 0], 20, 10)
+    with pytest.raises(ValueError, match="add up to 3 points, not the 2"):
+        Drawing.from_points(np.zeros((2, 2)), [1, 2], 20, 10)
+    with pytest.raises(ValueError, match="finite"):
+        Drawing.from_points(np.array([[0.0, np.inf]]), [1], 20, 10)
+    with pytest.raises(ValueError, match="positive"):
+        Drawing.from_points(np.zeros((1, 2)), [1], 0, 10)
+
+
 def _parse_svg_paths(text: str) -> list[np.ndarray]:
     root = ET.fromstring(text)
     strokes = []
