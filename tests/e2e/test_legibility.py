@@ -8,11 +8,11 @@ is summed over the examples per font:
 - variation must not cost legibility: the default is at most 3 points below variation 0;
 - a font that is not a joined script reads at 95 % or better at the default variation.
 
-Those are the issue's targets and they are NOT met yet: measured on 2026-11-24 (203 words
-a font), tech reads 96.6 % at variation 0 and 87.7 % at the default; hershey-script 25.1 %
-and 21.2 %; allure 31.5 % and 23.6 %. Every single kind of variation costs a point or two
-and they add up (see ``make bench``). Until the targets are reached this test guards the
-level reached so far, so that legibility cannot silently get worse.
+Measured on this machine on 2026-11-24 (203 words a font, ``make bench``): tech reads
+96.1 % at variation 0 and 96.6 % at the default; hershey-script 27.6 % and 25.6 %; allure
+23.6 % and 35.5 %. The joined scripts read poorly at either setting: Tesseract is trained
+on print, and no handwriting engine is asked to read them here, only not to lose by
+variation.
 """
 
 from __future__ import annotations
@@ -35,10 +35,8 @@ from tests.conftest import need_tool
 
 pytestmark = [pytest.mark.slow, pytest.mark.ocr]
 
-TARGET_VARIATION_COST = 0.03  # the issue's target (not met yet)
-TARGET_PRINT_ACCURACY = 0.95  # the issue's target (not met yet)
-MAX_VARIATION_COST = 0.10  # guard: accuracy variation 1 may lose against variation 0
-MIN_PRINT_ACCURACY = 0.85  # guard: fonts that are not joined scripts, default variation
+MAX_VARIATION_COST = 0.03  # accuracy the default variation may lose against variation 0
+MIN_PRINT_ACCURACY = 0.95  # fonts that are not joined scripts, at the default variation
 
 
 def _languages_installed() -> bool:
