@@ -8,6 +8,7 @@ Fonts are loaded from ``fonts/data/`` and completed by :func:`fonts.compose.comp
 from __future__ import annotations
 
 import dataclasses
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -111,11 +112,22 @@ def donor_font() -> Font:
     return read_svg_font(DATA_DIR / DONOR_FILE)
 
 
-@lru_cache(maxsize=16)  # a handful of bundled fonts: never evicts
+_LOADING = threading.Lock()
+
+
 def load_font(name: str) -> Font:
     """The bundled font ``name``, completed so it writes every required character, with
     the catalog's ``joined``, ``style`` and ``licence``. Cached: the same object each time.
-    """
+
+    Loaded once even when many threads ask at the same moment (the API's first requests):
+    the others wait for it instead of each completing the font again, which, all
+    competing for the interpreter, took seconds."""
+    with _LOADING:
+        return _load_font(name)
+
+
+@lru_cache(maxsize=16)  # a handful of bundled fonts: never evicts
+def _load_font(name: str) -> Font:
     entry = bundled_font(name)
     font = complete_font(read_svg_font(DATA_DIR / entry.file), donor=donor_font())
     return dataclasses.replace(

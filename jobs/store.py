@@ -334,6 +334,10 @@ class Store:
     def resolve_spec(self, s: Session, shop: Shop, body: dict[str, Any]) -> JobSpec:
         """The job spec of a request body: a stored template and the shop's defaults
         filled in, validated, and checked to render (:func:`jobs.render.validate_job`)."""
+        return self._checked_spec(self._filled_body(s, shop, body))
+
+    def _filled_body(self, s: Session, shop: Shop, body: dict[str, Any]) -> dict[str, Any]:
+        """A request body with its stored template and the shop's defaults filled in."""
         data = dict(body)
         name = data.pop("template_name", None)
         if name is not None:
@@ -348,6 +352,11 @@ class Store:
             data["card"] = shop.default_card
         if "sender" not in data and shop.sender:
             data["sender"] = shop.sender
+        return data
+
+    @staticmethod
+    def _checked_spec(data: dict[str, Any]) -> JobSpec:
+        """The validated job spec of a filled-in body, checked to render, with a seed."""
         spec = parse_job(data)
         validate_job(spec)
         if spec.seed is None:
@@ -367,7 +376,15 @@ class Store:
                 found = self._by_idempotency(s, shop.id, idempotency_key, digest)
                 if found is not None:
                     return Submitted(found, False)
-            spec = self.resolve_spec(s, shop, body)
+            data = self._filled_body(s, shop, body)
+        # checked with no connection held: the first job in a font loads it (a second or
+        # so), and a transaction left open that long is one a database restart cuts off
+        spec = self._checked_spec(data)
+        with self.session() as s:
+            if idempotency_key is not None:  # the same request may have been stored meanwhile
+                found = self._by_idempotency(s, shop.id, idempotency_key, digest)
+                if found is not None:
+                    return Submitted(found, False)
             job = self._new_job(s, shop, spec, digest, idempotency_key, actor)
         self._after_commit_render([job])
         return Submitted(job, True)

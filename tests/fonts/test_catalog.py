@@ -93,3 +93,27 @@ def test_font_info_rows():
     assert "Å" in by_name["hershey-script"].composed
     assert "ß" in by_name["tech"].composed
     assert "ß" not in by_name["allure"].composed
+
+
+def test_threads_asking_at_once_share_one_load():
+    """The API's first requests arrive together: the font is completed once, and every
+    thread gets that one object."""
+    import threading
+
+    from fonts.catalog import _load_font
+
+    _load_font.cache_clear()
+    start = threading.Barrier(4)
+    got: list[object] = []
+
+    def ask() -> None:
+        start.wait()
+        got.append(load_font("allure"))
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(got) == 4 and all(font is got[0] for font in got)
+    assert _load_font.cache_info().misses == 1
