@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -98,9 +98,17 @@ class CardLayout:
     strength: float
     glyph_count: int
     word_count: int
-    glyph_ink: tuple[tuple[str, np.ndarray], ...] = field(default_factory=tuple, repr=False)
-    """Each written glyph instance: its character and all its points in card mm (after
-    variation, before letters are joined) — for checks of what variation did."""
+    ink_chars: str = ""  # the character of each written glyph instance
+    ink_points: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)), repr=False)
+    ink_sizes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64),
+                                  repr=False)  # points of each instance in ink_points
+
+    @cached_property
+    def glyph_ink(self) -> tuple[tuple[str, np.ndarray], ...]:
+        """Each written glyph instance: its character and all its points in card mm (after
+        variation, before letters are joined) — for checks of what variation did. Cut
+        from one array when first asked for: a render never needs it."""
+        return tuple(zip(self.ink_chars, _cut(self.ink_points, self.ink_sizes), strict=True))
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -184,10 +192,10 @@ def fit_text(text: CardText, font: Font, card: CardFormat,
             tried[i] = attempt(sizes[i])
         return tried[i][0]
 
-    # start where the text's area says it should fit, then gallop: a card usually
+    # start where the text's hard lines say it should fit, then gallop: a card usually
     # settles within two or three wraps instead of a binary search's seven
-    guess = _size_guess(blocks, measure, space, font, width_mm, card.area_height_mm)
-    i = min(max(int((guess - card.min_x_height_mm) / SIZE_STEP_MM), 0), steps)
+    guess = _size_guess(blocks, measure, space, font, card, width_mm, text.language)
+    i = min(max(int(round((guess - card.min_x_height_mm) / SIZE_STEP_MM)), 0), steps)
     step = 1
     if fits(i):
         lo, hi = i, steps + 1  # the largest that fits lies in [lo, hi)
@@ -213,15 +221,28 @@ def fit_text(text: CardText, font: Font, card: CardFormat,
 
 
 def _size_guess(blocks: list[tuple[str, str]], measure: Callable[[str], float], space: float,
-                font: Font, width_mm: float, height_mm: float) -> float:
-    """The x-height (mm) at which the text's area, written in lines of ``width_mm`` with
-    some raggedness, fills ``height_mm``: where :func:`fit_text` starts looking."""
-    words = [w for _, text in blocks for w in text.split()]
-    total_em = sum(measure(w) + space for w in words) or 1.0
-    pitch_em = _line_pitch_em(font)
-    fill = 0.85  # lines end ragged, blocks and paragraphs add gaps
-    em_mm = float(np.sqrt(fill * width_mm * height_mm / (total_em * pitch_em)))
-    return em_mm * font.metrics.x_height
+                font: Font, card: CardFormat, width_mm: float, language: str) -> float:
+    """The x-height (mm) where :func:`fit_text` starts looking: the largest size of the
+    card's range at which the text's hard lines (paragraphs and forced breaks, from one
+    wrap without a width), each wrapped into ``ceil(its width / the line width)`` lines
+    with half a word lost at each line's end, fill at most the card's height."""
+    hard = wrap_blocks(blocks, np.inf, measure, space, language)
+    widths = np.array([measure(line.text) for line in hard])
+    gaps = sum(line.gap_before for line in hard)
+    words = [measure(w) for line in hard for w in line.text.split()]
+    half_word = 0.5 * float(np.mean(words)) if words else 0.0
+    m = font.metrics
+    pitch = _line_pitch_em(font)
+
+    def height_mm(xh: np.ndarray) -> np.ndarray:
+        em = xh / m.x_height
+        per_line = np.maximum(width_mm / em - half_word, 1e-9)  # em of text a line holds
+        lines = np.maximum(1.0, np.ceil(widths[None, :] / per_line[:, None])).sum(axis=1)
+        return em * (m.cap_height + m.descent + pitch * (lines - 1.0 + gaps))
+
+    sizes = np.arange(card.min_x_height_mm, card.max_x_height_mm + 1e-9, SIZE_STEP_MM)
+    fitting = sizes[height_mm(sizes) <= card.area_height_mm]
+    return float(fitting.max()) if len(fitting) else card.min_x_height_mm
 
 
 def _too_long(card: CardFormat, xh: float, lines: list[Line], fitting: int) -> TextTooLongError:
@@ -258,16 +279,16 @@ def layout_card(text: CardText, font: Font, card: CardFormat, *, seed: int,
     check_characters(text, font)
     xh_mm, lines = fit_text(text, font, card, x_height_mm)
     rng = np.random.default_rng(seed)
-    drawing, ink, words = _write(lines, font, card, xh_mm, rng, variation)
+    drawing, (chars, points, sizes), words = _write(lines, font, card, xh_mm, rng, variation)
     return CardLayout(drawing=drawing, x_height_mm=xh_mm, lines=tuple(lines),
                       font=font_name or font.name, card=card.name, seed=seed,
-                      strength=variation.strength, glyph_count=len(ink), word_count=words,
-                      glyph_ink=ink)
+                      strength=variation.strength, glyph_count=len(chars), word_count=words,
+                      ink_chars=chars, ink_points=points, ink_sizes=sizes)
 
 
 def _write(lines: list[Line], font: Font, card: CardFormat, xh_mm: float,
            rng: np.random.Generator, variation: Variation
-           ) -> tuple[Drawing, tuple[tuple[str, np.ndarray], ...], int]:
+           ) -> tuple[Drawing, tuple[str, np.ndarray, np.ndarray], int]:
     """The card's strokes, each glyph instance's ink and the number of words.
 
     Works on the whole card at once: one row per character for placement, one array of
@@ -283,7 +304,8 @@ def _write(lines: list[Line], font: Font, card: CardFormat, xh_mm: float,
     letter = codes != ord(" ")
     n = int(letter.sum())
     if n == 0:
-        return Drawing.empty(card.width_mm, card.height_mm), (), 0
+        return (Drawing.empty(card.width_mm, card.height_mm),
+                ("", np.zeros((0, 2)), np.zeros(0, dtype=np.int64)), 0)
 
     # 1. place every character: advances, spacing, line starts and baselines (mm)
     first, count = table.forms_of(text)
@@ -355,15 +377,14 @@ def _write(lines: list[Line], font: Font, card: CardFormat, xh_mm: float,
     mm = varied * em_mm + origin[instance]
 
     # 4. cut the points back into strokes
-    chars = [text[i] for i in chars_at.tolist()]
+    chars = "".join(text[i] for i in chars_at.tolist())
     if font.joined:
         stroke_points, stroke_sizes = _joined_strokes(mm, table, form, starts, word_of, em_mm)
     else:
         parts = ranges(table.part_first[form], table.part_count[form])
         stroke_points, stroke_sizes = mm, table.part_size[parts]
-    ink = tuple(zip(chars, _cut(mm, sizes), strict=True))
     drawing = Drawing.from_points(stroke_points, stroke_sizes, card.width_mm, card.height_mm)
-    return drawing, ink, int(word_of[-1]) + 1
+    return drawing, (chars, mm, sizes), int(word_of[-1]) + 1
 
 
 @lru_cache(maxsize=32)
