@@ -124,11 +124,12 @@ def wrap_paragraph(words: Sequence[str], width: float, measure: Measure, space: 
     return lines
 
 
-def wrap_blocks(blocks: Sequence[tuple[str, str]], width: float, measure: Measure, space: float,
-                language: str, *, block_gap: float = 0.6, paragraph_gap: float = 0.45) -> list[Line]:
-    """Wrap the card's blocks (``(kind, text)`` pairs: greeting, body, closing, signature)
-    into lines. Blank lines separate paragraphs (several count as one); a single newline
-    is a forced line break."""
+def hard_lines(blocks: Sequence[tuple[str, str]], *, block_gap: float = 0.6,
+               paragraph_gap: float = 0.45) -> list[Line]:
+    """The card's blocks (``(kind, text)`` pairs: greeting, body, closing, signature) as
+    the lines their writer forced, before any wrapping: one per paragraph line, with the
+    gap before it (in line pitches). Blank lines separate paragraphs (several count as
+    one); a single newline is a forced line break."""
     out: list[Line] = []
     for kind, text in blocks:
         if not text.strip():
@@ -136,16 +137,28 @@ def wrap_blocks(blocks: Sequence[tuple[str, str]], width: float, measure: Measur
         gap = block_gap if out else 0.0
         if kind == "signature":
             gap = 0.15 if out else 0.0
-        paragraphs = [p for p in _paragraphs(text)]
-        for p_index, paragraph in enumerate(paragraphs):
+        for p_index, paragraph in enumerate(_paragraphs(text)):
             if p_index:
                 gap = paragraph_gap
             for hard in paragraph:
-                words = hard.split()
-                wrapped = wrap_paragraph(words, width, measure, space, language) if words else [""]
-                for text_line in wrapped:
-                    out.append(Line(text=text_line, kind=kind, gap_before=gap))
-                    gap = 0.0
+                out.append(Line(text=hard, kind=kind, gap_before=gap))
+                gap = 0.0
+    return out
+
+
+def wrap_blocks(blocks: Sequence[tuple[str, str]], width: float, measure: Measure, space: float,
+                language: str, *, block_gap: float = 0.6, paragraph_gap: float = 0.45) -> list[Line]:
+    """Wrap the card's blocks (``(kind, text)`` pairs: greeting, body, closing, signature)
+    into lines no wider than ``width`` (em): each of its :func:`hard_lines` wrapped, the
+    first keeping the gap before it."""
+    out: list[Line] = []
+    for hard in hard_lines(blocks, block_gap=block_gap, paragraph_gap=paragraph_gap):
+        words = hard.text.split()
+        wrapped = wrap_paragraph(words, width, measure, space, language) if words else [""]
+        gap = hard.gap_before
+        for text_line in wrapped:
+            out.append(Line(text=text_line, kind=hard.kind, gap_before=gap))
+            gap = 0.0
     return out
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cards.wrap import UnknownLanguageError, hyphenate, wrap_blocks, wrap_paragraph
+from cards.wrap import UnknownLanguageError, hard_lines, hyphenate, wrap_blocks, wrap_paragraph
 
 
 def measure(text: str) -> float:
@@ -74,3 +74,15 @@ def test_any_words_wrap_within_width_and_keep_their_letters(words: list[str], wi
     assert all(len(line) <= width for line in lines)
     letters = "".join(line[:-1] if line.endswith("-") else line for line in lines).replace(" ", "")
     assert letters == "".join(words)
+
+
+def test_hard_lines_are_the_writers_breaks_with_their_gaps() -> None:
+    blocks = [("greeting", "Liebe Anna,"), ("body", "erste Zeile\nzweite Zeile\n\n\nneuer Absatz"),
+              ("closing", "Viele Grüße"), ("signature", "Ihr Team")]
+    lines = hard_lines(blocks)
+    assert [(line.text, line.kind, line.gap_before) for line in lines] == [
+        ("Liebe Anna,", "greeting", 0.0), ("erste Zeile", "body", 0.6),
+        ("zweite Zeile", "body", 0.0), ("neuer Absatz", "body", 0.45),
+        ("Viele Grüße", "closing", 0.6), ("Ihr Team", "signature", 0.15)]
+    # wrapped without a width limit, the blocks are exactly their hard lines
+    assert wrap_blocks(blocks, float("inf"), len, 1.0, "de") == lines
