@@ -146,6 +146,17 @@ class Submitted:
     created: bool
 
 
+
+@contextmanager
+def _row_named(index: int) -> Iterator[None]:
+    """Re-raise a :class:`JobError` of batch row ``index`` with the row named on each
+    line (``jobs[3].recipient.city: …``)."""
+    try:
+        yield
+    except JobError as error:
+        lines = str(error).splitlines()
+        raise JobError("\n".join(f"jobs[{index}].{line}" for line in lines)) from None
+
 class Store:
     """The database edge of the service. One per process; thread-safe (a session per call)."""
 
@@ -463,21 +474,22 @@ class Store:
                            f"got {len(bodies)}")
         digest = canonical_sha256(list(bodies))
         with self.session() as s:
-            if idempotency_key is not None:
-                first = self._by_idempotency(s, shop.id, idempotency_key, digest)
-                if first is not None and first.batch_id is not None:
-                    batch = s.get(Batch, first.batch_id)
-                    assert batch is not None
-                    jobs = list(s.scalars(select(Job).where(Job.batch_id == batch.id)
-                                          .order_by(Job.batch_index)))
-                    return batch, jobs, False
-            specs = []
+            stored = self._stored_batch(s, shop.id, idempotency_key, digest)
+            if stored is not None:
+                return (*stored, False)
+            filled = []
             for index, body in enumerate(bodies):
-                try:
-                    specs.append(self.resolve_spec(s, shop, body))
-                except JobError as error:
-                    lines = str(error).splitlines()
-                    raise JobError("\n".join(f"jobs[{index}].{line}" for line in lines)) from None
+                with _row_named(index):
+                    filled.append(self._filled_body(s, shop, body))
+        # checked with no connection held: a thousand rows take a second or more
+        specs = []
+        for index, data in enumerate(filled):
+            with _row_named(index):
+                specs.append(self._checked_spec(data))
+        with self.session() as s:
+            stored = self._stored_batch(s, shop.id, idempotency_key, digest)
+            if stored is not None:  # the same request stored meanwhile
+                return (*stored, False)
             batch = Batch(id=new_id("batch"), shop_id=shop.id, size=len(specs))
             s.add(batch)
             s.flush()
@@ -486,6 +498,20 @@ class Store:
                     for i, spec in enumerate(specs)]
         self._after_commit_render(jobs)
         return batch, jobs, True
+
+    def _stored_batch(self, s: Session, shop_id: str, idempotency_key: str | None,
+                      digest: str) -> tuple[Batch, list[Job]] | None:
+        """The batch already stored under ``idempotency_key`` with this body, if any."""
+        if idempotency_key is None:
+            return None
+        first = self._by_idempotency(s, shop_id, idempotency_key, digest)
+        if first is None or first.batch_id is None:
+            return None
+        batch = s.get(Batch, first.batch_id)
+        assert batch is not None
+        jobs = list(s.scalars(select(Job).where(Job.batch_id == batch.id)
+                              .order_by(Job.batch_index)))
+        return batch, jobs
 
     def job(self, shop_id: str | None, job_id: str) -> Job:
         """A job of ``shop_id`` (None: of any shop, for staff pages and workers)."""
