@@ -66,7 +66,8 @@ def render_png(drawing: Drawing, *, dpi: int = 300, pen_width_mm: float = PEN_WI
             draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=ink)
     image = big.resize((width, height), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", dpi=(dpi, dpi), optimize=False)
+    # fast compression: a preview is made once per render, the pixels are the same
+    image.save(buffer, format="PNG", dpi=(dpi, dpi), optimize=False, compress_level=1)
     return buffer.getvalue()
 
 
