@@ -65,9 +65,14 @@ class CardText:
 
     def blocks(self) -> list[tuple[str, str]]:
         """``(kind, text)`` pairs in writing order, each normalised."""
+        return list(self._blocks)
+
+    @cached_property
+    def _blocks(self) -> tuple[tuple[str, str], ...]:
         parts = [("greeting", self.greeting), ("body", self.body), ("closing", self.closing),
                  ("signature", self.signature)]
-        return [(kind, normalize_text(text)) for kind, text in parts if text and text.strip()]
+        return tuple((kind, normalize_text(text)) for kind, text in parts
+                     if text and text.strip())
 
 
 class TextTooLongError(ValueError):
@@ -382,13 +387,14 @@ def _write(lines: list[Line], font: Font, card: CardFormat, xh_mm: float,
     mm = varied * em_mm + origin[instance]
 
     # 4. cut the points back into strokes
-    chars = "".join(text[i] for i in chars_at.tolist())
+    chars = codes[chars_at].tobytes().decode("utf-32-le")
     if font.joined:
         stroke_points, stroke_sizes = _joined_strokes(mm, table, form, starts, word_of, em_mm)
     else:
         parts = ranges(table.part_first[form], table.part_count[form])
         stroke_points, stroke_sizes = mm, table.part_size[parts]
-    drawing = Drawing.from_points(stroke_points, stroke_sizes, card.width_mm, card.height_mm)
+    drawing = Drawing.from_points(stroke_points, stroke_sizes, card.width_mm, card.height_mm,
+                                  copy=False)
     return drawing, (chars, mm, sizes), int(word_of[-1]) + 1
 
 

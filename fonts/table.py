@@ -12,7 +12,7 @@ of a Python loop over its glyphs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -66,9 +66,23 @@ class GlyphTable:
     def forms_of(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """First form and number of forms of each character of ``text`` (KeyError for a
         character the font lacks)."""
-        index = self.index
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        lookup = self._by_code
+        if len(codes) and int(codes.max()) < len(lookup):
+            pairs = lookup[codes]
+            if (pairs[:, 1] > 0).all():
+                return pairs[:, 0], pairs[:, 1]
+        index = self.index  # a character beyond the table: name it
         pairs = np.array([index[c] for c in text], dtype=np.int64).reshape(-1, 2)
         return pairs[:, 0], pairs[:, 1]
+
+    @cached_property
+    def _by_code(self) -> np.ndarray:
+        """(first form, number of forms) by code point, (0, 0) where the font has none."""
+        lookup = np.zeros((max(map(ord, self.index), default=0) + 1, 2), dtype=np.int64)
+        for char, pair in self.index.items():
+            lookup[ord(char)] = pair
+        return lookup
 
 
 def _is_mark(stroke: np.ndarray, largest: float, x_height: float) -> bool:

@@ -57,15 +57,19 @@ class Drawing:
 
     @classmethod
     def from_points(cls, points: np.ndarray, sizes: Sequence[int] | np.ndarray,
-                    width_mm: float, height_mm: float) -> Drawing:
+                    width_mm: float, height_mm: float, *, copy: bool = True) -> Drawing:
         """A card whose strokes are consecutive runs of ``sizes`` rows of ``points``
         ((P, 2) mm): checked once for the whole card and cut into read-only views of one
         copy, instead of one array per stroke (the layout's way to build a card fast).
+        ``copy=False`` takes a float64 ``points`` as it is and makes it read-only: for an
+        array the caller made for this and will not write to again.
 
         >>> Drawing.from_points(np.array([[0, 0], [1, 0], [5, 5]]), [2, 1], 10, 10).pen_lifts()
         2
         """
-        array = np.array(points, dtype=np.float64).reshape(-1, 2)
+        array = np.array(points, dtype=np.float64) if copy else np.asarray(points, dtype=np.float64)
+        array.setflags(write=False)  # before reshaping: the caller's own array when not copied
+        array = array.reshape(-1, 2)
         counts = np.asarray(sizes, dtype=np.int64)
         if len(counts) and counts.min() < 1:
             raise ValueError("a stroke needs at least one point")
@@ -74,7 +78,6 @@ class Drawing:
                              f"not the {len(array)} given")
         if not np.isfinite(array).all():
             raise ValueError("a stroke has a coordinate that is not a finite number")
-        array.setflags(write=False)
         ends = np.cumsum(counts).tolist()
         strokes = tuple(array[a:b] for a, b in zip([0, *ends], ends, strict=False))
         drawing = cls((), width_mm, height_mm)

@@ -66,3 +66,16 @@ def test_a_tight_pair_opens_and_a_wide_one_stays() -> None:
     assert room("nn") > 0.0  # two stems close together
     assert room("rw") == 0.0  # already wider than usual
     assert all(0.0 <= room(p) <= most for p in ("ll", "Ih", "10", "ee", "mm"))
+
+
+@pytest.mark.parametrize("name", font_names())
+def test_forms_of_a_text_are_its_characters_forms(name: str) -> None:
+    table = glyph_table(load_font(name))
+    text = "Grüße, „so“ – 10 € für Anna!"
+    first, count = table.forms_of(text)
+    assert [(int(f), int(n)) for f, n in zip(first, count, strict=True)] == [
+        table.index[c] for c in text]
+    with pytest.raises(KeyError):
+        table.forms_of("ok \u4e2d")  # a character no bundled font has
+    with pytest.raises(KeyError):
+        table.forms_of("ok \U0001f600")  # beyond the table's code points

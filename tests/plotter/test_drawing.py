@@ -112,3 +112,9 @@ def test_translated_moves_every_point() -> None:
     d = Drawing(([(0, 0), (1, 0)],), 10, 10).translated(2, 3)
     np.testing.assert_array_equal(d.strokes[0], [[2, 3], [3, 3]])
     assert math.isclose(d.ink_length_mm(), 1)
+
+
+def test_a_drawing_from_points_without_a_copy_takes_the_array_read_only() -> None:
+    points = np.array([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0]])
+    d = Drawing.from_points(points, [2, 1], 20, 10, copy=False)
+    assert np.shares_memory(d.strokes[0], points) and not points.flags.writeable
