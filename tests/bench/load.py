@@ -8,9 +8,9 @@ latency, render throughput with 1 and with 2 workers, the queue depth over time 
 many jobs were lost or rendered twice; then how many render messages the backlog left in
 the broker and how long a job submitted right after waits. 10 000 jobs take about 36 min
 on 2 cores (measured 2026-11-24: 73 submits/s, POST p50 651 ms and p99 1438 ms, 3.8
-renders/s with one worker and 6.7 with two, none lost or rendered twice), so the default
-run is 3000 and the 10 000-job time is extrapolated from its rates
-(``PENPOST_BENCH_JOBS=10000`` runs them).
+renders/s with one worker and 6.7 with two, none lost or rendered twice). The default is
+the issue's 10 000; ``PENPOST_BENCH_JOBS=3000`` runs a shorter load (11 min) and
+extrapolates the 10 000-job time from its rates.
 
 (b) A simulated day: 20 stations (``jobs.station.Station`` with simulated controllers at
 ``DAY_SCALE`` wall seconds per simulated second, in two processes so that both cores
@@ -56,7 +56,7 @@ from tests.bench.service import BODY, _penpost, _wait
 
 ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 FULL_JOBS = 10_000  # the figure
-JOBS = int(os.environ.get("PENPOST_BENCH_JOBS", "3000"))  # ~11 min on 2 cores; 10 000 take ~36
+JOBS = int(os.environ.get("PENPOST_BENCH_JOBS", str(FULL_JOBS)))  # ~36 min on 2 cores
 PROBE_CAP_S = 300
 CLIENTS = 50
 STATIONS = 20
