@@ -22,7 +22,7 @@ from functools import cached_property, lru_cache
 import numpy as np
 
 from cards.formats import CardFormat
-from cards.wrap import Line, hard_lines, wrap_blocks
+from cards.wrap import Line, hard_lines, wrap_hard_lines
 from fonts.charset import UnsupportedCharactersError, normalize_text
 from fonts.model import Font
 from fonts.table import MARK, GlyphTable, glyph_table, letter_room, ranges
@@ -175,13 +175,13 @@ def fit_text(text: CardText, font: Font, card: CardFormat,
     its lines. With ``x_height_mm`` given, only that size is tried."""
     measure = _measure(font)
     space = measure(" ") or 0.3
-    blocks = text.blocks()
+    hard = hard_lines(text.blocks())  # the writer's line breaks: the same at every size
     width_mm = card.area_width_mm * (1.0 - RIGHT_RESERVE)
 
     def attempt(xh: float) -> tuple[bool, list[Line], int]:
         em_mm = xh / font.metrics.x_height
         try:
-            lines = wrap_blocks(blocks, width_mm / em_mm, measure, space, text.language)
+            lines = wrap_hard_lines(hard, width_mm / em_mm, measure, space, text.language)
         except ValueError:
             return False, [], 0
         ok, fitting = _fits(lines, font, em_mm, card.area_height_mm)
@@ -203,7 +203,7 @@ def fit_text(text: CardText, font: Font, card: CardFormat,
 
     # start where the text's hard lines say it should fit, then gallop: a card usually
     # settles within two or three wraps instead of a binary search's seven
-    guess = _size_guess(blocks, measure, space, font, card, width_mm, text.language)
+    guess = _size_guess(hard, measure, space, font, card, width_mm)
     i = min(max(int(round((guess - card.min_x_height_mm) / SIZE_STEP_MM)), 0), steps)
     step = 1  # steps of 1, 1, 2, 4, ...: a guess one or two off costs one wrap each
     if fits(i):
@@ -229,13 +229,12 @@ def fit_text(text: CardText, font: Font, card: CardFormat,
     return round(best, 3), best_lines
 
 
-def _size_guess(blocks: list[tuple[str, str]], measure: Callable[[str], float], space: float,
-                font: Font, card: CardFormat, width_mm: float, language: str) -> float:
+def _size_guess(hard: list[Line], measure: Callable[[str], float], space: float,
+                font: Font, card: CardFormat, width_mm: float) -> float:
     """The x-height (mm) where :func:`fit_text` starts looking: the largest size of the
     card's range at which the text's hard lines (paragraphs and forced breaks), each
     wrapped into ``ceil(its width / the line width)`` lines with :data:`WRAP_LOSS` of an
     average word lost at each line's end, fill at most the card's height."""
-    hard = hard_lines(blocks)
     words = [[measure(w) for w in line.text.split()] for line in hard]
     widths = np.array([sum(w) + space * max(0, len(w) - 1) for w in words])
     gaps = sum(line.gap_before for line in hard)

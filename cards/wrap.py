@@ -151,13 +151,21 @@ def wrap_blocks(blocks: Sequence[tuple[str, str]], width: float, measure: Measur
     """Wrap the card's blocks (``(kind, text)`` pairs: greeting, body, closing, signature)
     into lines no wider than ``width`` (em): each of its :func:`hard_lines` wrapped, the
     first keeping the gap before it."""
+    return wrap_hard_lines(hard_lines(blocks, block_gap=block_gap, paragraph_gap=paragraph_gap),
+                           width, measure, space, language)
+
+
+def wrap_hard_lines(hard: Sequence[Line], width: float, measure: Measure, space: float,
+                    language: str) -> list[Line]:
+    """Each of the :func:`hard_lines` ``hard`` wrapped into lines no wider than ``width``
+    (em), the first of each keeping the gap before it."""
     out: list[Line] = []
-    for hard in hard_lines(blocks, block_gap=block_gap, paragraph_gap=paragraph_gap):
-        words = hard.text.split()
+    for hard_line in hard:
+        words = hard_line.text.split()
         wrapped = wrap_paragraph(words, width, measure, space, language) if words else [""]
-        gap = hard.gap_before
+        gap = hard_line.gap_before
         for text_line in wrapped:
-            out.append(Line(text=text_line, kind=hard.kind, gap_before=gap))
+            out.append(Line(text=text_line, kind=hard_line.kind, gap_before=gap))
             gap = 0.0
     return out
 

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fonts.table import ranges
+
 MAX_MARKS = 6  # marks per glyph that get their own offset; more share the last one
 PUSHES = 3  # rounds of pushing close twins apart before any is drawn again
 PUSH_MARGIN = 1.02  # ... to this much more than the closest they may come
@@ -218,7 +220,7 @@ def unique_instances(rng: np.random.Generator, params: GlyphParams, form: np.nda
     first = np.repeat(run_start, run_size)  # (len(which),) where each one's run starts
     # every pair (earlier, later) of one form
     later = np.repeat(np.arange(len(which)), np.arange(len(which)) - first)
-    earlier = _ranges(first, np.arange(len(which)) - first)
+    earlier = ranges(first, np.arange(len(which)) - first)
     points = embed(params.take(which), metric[which])
 
     def widen(attempt: int) -> np.ndarray:
@@ -269,7 +271,7 @@ def unique_instances(rng: np.random.Generator, params: GlyphParams, form: np.nda
         mild = np.einsum("ij,ij->i", drafts, drafts)  # the draw's distance from the font's own shape
         span = run_size[run_of[owner]]
         draft_of = np.repeat(np.arange(len(owner)), span)
-        twin_of = _ranges(first[owner], span)
+        twin_of = ranges(first[owner], span)
         stays = keep[twin_of]
         draft_of, twin_of = draft_of[stays], twin_of[stays]
         twin_gap = drafts[draft_of] - points[twin_of]
@@ -283,13 +285,6 @@ def unique_instances(rng: np.random.Generator, params: GlyphParams, form: np.nda
         points[redo] = drafts[chosen]
         changed[redo] = True
     return params
-
-
-def _ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """``starts[i]:starts[i] + sizes[i]`` of every ``i``, concatenated."""
-    total = int(sizes.sum())
-    offsets = np.cumsum(sizes) - sizes
-    return np.repeat(starts - offsets, sizes) + np.arange(total)
 
 
 @dataclass(frozen=True, eq=False)

@@ -231,6 +231,21 @@ def submit(api: httpx.Client, n: int, *, seed0: int = 1, body: dict | None = Non
     return ids
 
 
+def kill_worker_among_renders(cluster: Cluster, api: httpx.Client, jobs: int,
+                              first: int) -> tuple[list[str], int]:
+    """Submit ``jobs`` jobs, start a worker and ``kill -9`` it once ``first`` are rendered
+    (300 dpi previews: a render takes ~0.3 s, so the kill lands among the renders).
+    Returns the job ids and how many were rendered before the kill."""
+    ids = submit(api, jobs)
+    worker = cluster.worker(concurrency=2)
+    wait_until(lambda: cluster.states()["rendered"] >= first, "the first renders",
+               every_s=0.02)
+    kill9(worker)
+    rendered = cluster.states()["rendered"]
+    assert rendered < len(ids), "the worker finished everything before the kill"
+    return ids, rendered
+
+
 # ---------------------------------------------------------------- 1. a render worker dies
 
 
@@ -241,16 +256,10 @@ def broker_url(request: pytest.FixtureRequest) -> str:
 
 def test_a_render_worker_killed_mid_render_leaves_every_job_rendered_once(make_cluster,
                                                                          broker_url):
-    # 300 dpi previews: a render takes ~0.3 s, so the kill lands among the renders
     cluster = make_cluster(broker_url, preview_dpi="300")
     cluster.serve()
     api = cluster.client()
-    ids = submit(api, 18)
-    worker = cluster.worker(concurrency=2)
-    wait_until(lambda: cluster.states()["rendered"] >= 3, "the first renders", every_s=0.02)
-    kill9(worker)
-    rendered = cluster.states()["rendered"]
-    assert rendered < len(ids), "the worker finished everything before the kill"
+    ids, rendered = kill_worker_among_renders(cluster, api, 18, first=3)
     # RabbitMQ hands the dead worker's unacknowledged messages to the next one at once;
     # Redis keeps them for its visibility timeout (an hour), and the API's sweeper sends
     # those renders again after RENDER_STALE_S

@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import need_tool
-from tests.e2e.test_faults import Cluster, assert_rendered_once, kill9, submit, wait_until
+from tests.e2e.test_faults import (
+    Cluster,
+    assert_rendered_once,
+    kill_worker_among_renders,
+    wait_until,
+)
 from tests.e2e.test_service import redis_available
 
 pytestmark = pytest.mark.slow
@@ -40,13 +45,7 @@ def cluster(tmp_path: Path, pg_database: str) -> Iterator[Cluster]:
 def test_a_killed_workers_renders_come_back_after_the_visibility_timeout(cluster):
     cluster.serve()
     api = cluster.client()
-    ids = submit(api, 12)
-    # 300 dpi previews: a render takes ~0.3 s, so the kill lands among the renders
-    worker = cluster.worker(concurrency=2)
-    wait_until(lambda: cluster.states()["rendered"] >= 2, "the first renders", every_s=0.02)
-    kill9(worker)
-    rendered = cluster.states()["rendered"]
-    assert rendered < len(ids), "the worker finished everything before the kill"
+    ids, rendered = kill_worker_among_renders(cluster, api, 12, first=2)
     # the dead worker's taken messages are hidden for VISIBILITY_S; a worker starting
     # after that looks for them at once (and then every 100 s, kombu's default)
     time.sleep(VISIBILITY_S + 1)
