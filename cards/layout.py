@@ -368,7 +368,7 @@ def _write(lines: list[Line], font: Font, card: CardFormat, xh_mm: float,
     sizes = table.size[form]
     starts = np.cumsum(sizes) - sizes
     rows = ranges(table.start[form], sizes)
-    points = table.points[rows]
+    points = table.points.take(rows, axis=0)
     instance = np.repeat(np.arange(n), sizes)
 
     # 3. vary every instance, parting any that comes too close to an earlier twin; then
@@ -378,12 +378,12 @@ def _write(lines: list[Line], font: Font, card: CardFormat, xh_mm: float,
     params: GlyphParams = sample_glyph_params(rng, n, variation, m.x_height, np.full(n, wobble))
     if s > 0:
         params = unique_instances(rng, params, form, table.alnum[form] & (sizes > 0),
-                                  metric[form], variation, m.x_height, em_mm, wobble)
-    varied = deform(points, features[rows], instance, params)
+                                  metric, variation, m.x_height, em_mm, wobble)
+    varied = deform(points, features.take(rows, axis=0), instance, params, sizes)
     if s > 0:
-        origin[:, 0] += _ink_spacing(varied[:, 0] - points[:, 0], starts, table.edge[form],
+        origin[:, 0] += _ink_spacing(varied[:, 0] - points[:, 0], starts, table.edge.take(form, axis=0),
                                      li) * em_mm
-    mm = varied * em_mm + origin[instance]
+    mm = varied * em_mm + np.repeat(origin, sizes, axis=0)  # each instance's origin, run by run
 
     # 4. cut the points back into strokes
     chars = codes[chars_at].tobytes().decode("utf-32-le")
@@ -443,8 +443,8 @@ def _joined_strokes(mm: np.ndarray, table: GlyphTable, form: np.ndarray, starts:
     points of each: one pen-down stroke per word where its letters connect,
     each word's marks after it. Only letters join: digits and punctuation stand alone, as
     a hand writes them. Letter ``i`` goes on from letter ``i - 1`` without a lift by its
-    lead-in where that connects (:func:`_connects_all`), else straight into its body;
-    a letter that does not connect starts a new stroke without its lead-in."""
+    lead-in where that connects (:func:`_near`, :func:`_crosses_ink`), else straight into
+    its body; a letter that does not connect starts a new stroke without its lead-in."""
     lead = table.lead_size[form]
     body = table.body_size[form]
     has_body = body > 0
@@ -453,22 +453,36 @@ def _joined_strokes(mm: np.ndarray, table: GlyphTable, form: np.ndarray, starts:
     alpha = table.alpha[form]
     pair[1:] = (word_of[1:] == word_of[:-1]) & alpha[1:] & alpha[:-1] & has_body[1:] & has_body[:-1]
     candidates = np.flatnonzero(pair)
-    ends = mm[starts[candidates - 1] + lead[candidates - 1] + body[candidates - 1] - 1]
+    # rows of mm: the exit of the letter before, where the lead-in and the body begin
+    exit_row = starts[candidates - 1] + lead[candidates - 1] + body[candidates - 1] - 1
+    lead_row, body_row = starts[candidates], starts[candidates] + lead[candidates]
     parts = ranges(table.part_first[form], table.part_count[form])
     part_of_row = np.repeat(np.arange(len(parts)), table.part_size[parts])  # of each card row
     by_lead = np.zeros(n, dtype=bool)
-    by_body = np.zeros(n, dtype=bool)
-    with_lead = candidates[lead[candidates] > 0]
-    if len(with_lead):
-        by_lead[with_lead] = _connects_all(
-            mm, ends[lead[candidates] > 0], mm[starts[with_lead]], with_lead, starts,
-            table.size[form], part_of_row, em_mm)
-    rest = candidates[~by_lead[candidates]]
-    if len(rest):
-        by_body[rest] = _connects_all(
-            mm, ends[~by_lead[candidates]], mm[starts[rest] + lead[rest]], rest, starts,
-            table.size[form], part_of_row, em_mm)
-    joined = by_lead | by_body
+    joined = np.zeros(n, dtype=bool)
+    if len(candidates):
+        # by the lead-in where the letter has one; by the body where the letter has none
+        # or its lead-in is not close (the lead-in may still connect: then it is taken)
+        has_lead = lead[candidates] > 0
+        lead_ok, lead_unsure = _near(mm.take(exit_row[has_lead], axis=0),
+                                     mm.take(lead_row[has_lead], axis=0), em_mm)
+        need_body = np.ones(len(candidates), dtype=bool)
+        need_body[has_lead] = ~lead_ok
+        body_ok, body_unsure = _near(mm.take(exit_row[need_body], axis=0),
+                                     mm.take(body_row[need_body], axis=0), em_mm)
+        # one ink test for every connector that is neither close nor out of reach
+        k = int(lead_unsure.sum())
+        unsure = [(has_lead, lead_unsure, lead_row), (need_body, body_unsure, body_row)]
+        clear = ~_crosses_ink(
+            mm, mm.take(np.concatenate([exit_row[w][u] for w, u, _ in unsure]), axis=0),
+            mm.take(np.concatenate([to[w][u] for w, u, to in unsure]), axis=0),
+            np.concatenate([candidates[w][u] for w, u, _ in unsure]),
+            starts, table.size[form], part_of_row)
+        lead_ok[lead_unsure] = clear[:k]
+        body_ok[body_unsure] = clear[k:]
+        by_lead[candidates[has_lead]] = lead_ok
+        joined[candidates] = by_lead[candidates]
+        joined[candidates[need_body]] |= body_ok
     # pieces: (word, 0 for the word's writing / 1 for its marks, order, first row, rows, new stroke)
     lead_at = np.flatnonzero(by_lead)
     body_at = np.flatnonzero(has_body)
@@ -488,37 +502,41 @@ def _joined_strokes(mm: np.ndarray, table: GlyphTable, form: np.ndarray, starts:
     first_row, size, new = first_row[sort], size[sort], new[sort]
     stroke_of = np.cumsum(new) - 1
     stroke_size = np.bincount(stroke_of, weights=size).astype(np.int64)
-    return mm[ranges(first_row, size)], stroke_size
+    return mm.take(ranges(first_row, size), axis=0), stroke_size
 
 
-def _connects_all(mm: np.ndarray, ends: np.ndarray, targets: np.ndarray, at: np.ndarray,
-                  starts: np.ndarray, sizes: np.ndarray, part_of_row: np.ndarray,
-                  em_mm: float) -> np.ndarray:
-    """Whether a joined script goes on from ``ends[c]`` (letter ``at[c] - 1``) to
-    ``targets[c]`` (letter ``at[c]``) without lifting: when they are close, or a little
-    further apart where the connecting line, leaving its ends aside, crosses the ink of
-    neither letter; never backwards. All points in mm; ``part_of_row`` numbers the part
-    (stroke) of each row of ``mm``."""
+def _near(ends: np.ndarray, targets: np.ndarray, em_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Whether a joined script goes on from each of ``ends`` to its ``targets`` (mm)
+    without lifting because they are close, and whether it may where the connecting
+    line crosses no ink (:func:`_crosses_ink`): a little further apart, never backwards."""
     gap = targets - ends
     dist = np.hypot(gap[:, 0], gap[:, 1])
     forward = (gap[:, 0] >= -0.05 * em_mm) & (dist <= REACH_EM * em_mm)
-    result = forward & (dist <= JOIN_EM * em_mm)
-    check = np.flatnonzero(forward & ~result)
-    if len(check) == 0:
-        return result
+    close = forward & (dist <= JOIN_EM * em_mm)
+    return close, forward & ~close
+
+
+def _crosses_ink(mm: np.ndarray, ends: np.ndarray, targets: np.ndarray, at: np.ndarray,
+                 starts: np.ndarray, sizes: np.ndarray, part_of_row: np.ndarray) -> np.ndarray:
+    """Whether the connector from ``ends[c]`` (letter ``at[c] - 1``) to ``targets[c]``
+    (letter ``at[c]``) crosses the ink of either letter. All points in mm;
+    ``part_of_row`` numbers the part (stroke) of each row of ``mm``."""
+    if len(at) == 0:
+        return np.zeros(0, dtype=bool)
     # the connector, its ends trimmed (they lie on ink by design), against every segment
     # of both letters' parts (a segment joins two rows of one part)
-    trim = 0.12 * gap[check]
-    p = ends[check] + trim
-    d = gap[check] - 2 * trim
-    i = at[check]
-    first = starts[i - 1]
-    count = starts[i] + sizes[i] - 1 - first  # segments start at these rows
+    gap = targets - ends
+    trim = 0.12 * gap
+    p = ends + trim
+    d = gap - 2 * trim
+    first = starts[at - 1]
+    count = starts[at] + sizes[at] - 1 - first  # segments start at these rows
     seg = ranges(first, count)
-    owner = np.repeat(np.arange(len(check)), count)
+    owner = np.repeat(np.arange(len(at)), count)
     same_part = part_of_row[seg] == part_of_row[seg + 1]  # not a jump between two parts
-    a, e = mm[seg], mm[seg + 1] - mm[seg]
-    dd, pp = d[owner], p[owner]
+    a = mm.take(seg, axis=0)
+    e = mm.take(seg + 1, axis=0) - a
+    dd, pp = d.take(owner, axis=0), p.take(owner, axis=0)
     denom = dd[:, 0] * e[:, 1] - dd[:, 1] * e[:, 0]
     ok = np.abs(denom) > 1e-12
     safe = np.where(ok, denom, 1.0)
@@ -526,6 +544,4 @@ def _connects_all(mm: np.ndarray, ends: np.ndarray, targets: np.ndarray, at: np.
     t = (w[:, 0] * e[:, 1] - w[:, 1] * e[:, 0]) / safe
     u = (w[:, 0] * dd[:, 1] - w[:, 1] * dd[:, 0]) / safe
     hit = same_part & ok & (t > 0) & (t < 1) & (u >= 0) & (u <= 1)
-    crosses = np.bincount(owner, weights=hit, minlength=len(check)) > 0
-    result[check] = ~crosses
-    return result
+    return np.bincount(owner, weights=hit, minlength=len(at)) > 0

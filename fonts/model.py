@@ -115,11 +115,8 @@ class Font:
 
     def missing(self, text: Iterable[str]) -> list[str]:
         """Characters of ``text`` the font cannot draw, in first-seen order, no repeats."""
-        seen: dict[str, None] = {}
-        for char in text:
-            if char not in self.glyphs and char not in seen:
-                seen[char] = None
-        return list(seen)
+        glyphs = self.glyphs
+        return [char for char in dict.fromkeys(text) if char not in glyphs]
 
     def with_glyphs(self, extra: Mapping[str, tuple[Glyph, ...]], *,
                     notes: Iterable[str] = ()) -> Font:

@@ -69,7 +69,7 @@ class GlyphTable:
         codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
         lookup = self._by_code
         if len(codes) and int(codes.max()) < len(lookup):
-            pairs = lookup[codes]
+            pairs = lookup.take(codes, axis=0)
             if (pairs[:, 1] > 0).all():
                 return pairs[:, 0], pairs[:, 1]
         index = self.index  # a character beyond the table: name it
@@ -254,6 +254,7 @@ def letter_room(table: GlyphTable, first: np.ndarray, second: np.ndarray,
     pair spaced tighter than ``airy`` times the font's usual gap (``nn``: two stems)
     opens towards it, by at most ``most_em``; a pair already as wide (``rw``) stays, so a
     word does not fall apart. 0 for pairs with nothing to compare (a dot, a quote)."""
-    gap = optical_gaps(table.advance[first], table.right[first], table.left[second])
+    gap = optical_gaps(table.advance[first], table.right.take(first, axis=0),
+                       table.left.take(second, axis=0))
     short = np.where(np.isfinite(gap), airy * table.usual_gap - gap, 0.0)
     return np.clip(short, 0.0, most_em)

@@ -102,7 +102,8 @@ class GlyphParams:
 
     def take(self, index: np.ndarray) -> GlyphParams:
         """The parameters of the instances at ``index``."""
-        return GlyphParams(self.zx[index], self.zy[index], self.baseline[index])
+        return GlyphParams(self.zx.take(index, axis=0), self.zy.take(index, axis=0),
+                           self.baseline[index])
 
     def replace(self, index: np.ndarray, other: GlyphParams) -> GlyphParams:
         """A copy with the instances at ``index`` taken from ``other`` (same length)."""
@@ -119,19 +120,19 @@ def sample_glyph_params(rng: np.random.Generator, n: int, variation: Variation,
     xh = x_height_em
     wide = np.ones(n) if widen is None else widen
 
-    def normal(sd: float, size: int | tuple[int, ...] = n) -> np.ndarray:
-        # clipped at 2.5 sd: a hand varies, it does not jump
-        return np.clip(rng.standard_normal(size), -2.5, 2.5) * sd * s
-
-    rotation = np.radians(normal(variation.rotation_deg)) * wide
-    slant = np.tan(np.radians(normal(variation.slant_deg)) * wide)
-    scale = 1.0 + normal(variation.scale)
-    aspect = 1.0 + normal(variation.aspect) * wide
-    baseline = normal(variation.baseline_xh * xh)
+    waves = 2 * len(WAVE_DIRECTIONS)
+    # every draw at once, in the order they are used (the stream is the same as drawing
+    # them one by one), clipped at 2.5 sd: a hand varies, it does not jump
+    z = np.clip(rng.standard_normal(n * (5 + 2 * waves + 2 * MAX_MARKS)), -2.5, 2.5) * s
+    single, warp_z, marks_z = z[:5 * n].reshape(5, n), z[5 * n:(5 + 2 * waves) * n], z[(5 + 2 * waves) * n:]
+    rotation = np.radians(single[0] * variation.rotation_deg) * wide
+    slant = np.tan(np.radians(single[1] * variation.slant_deg) * wide)
+    scale = 1.0 + single[2] * variation.scale
+    aspect = 1.0 + single[3] * variation.aspect * wide
+    baseline = single[4] * (variation.baseline_xh * xh)
     # the waves' sum has about the variance of one wave of amplitude warp_xh at a random phase
-    warp = normal(variation.warp_xh * xh / np.sqrt(2 * len(WAVE_DIRECTIONS)),
-                  (n, 2, 2 * len(WAVE_DIRECTIONS))) * wide[:, None, None]
-    marks = normal(variation.mark_xh * xh, (n, MAX_MARKS, 2))
+    warp = warp_z.reshape(n, 2, waves) * (variation.warp_xh * xh / np.sqrt(waves)) * wide[:, None, None]
+    marks = marks_z.reshape(n, MAX_MARKS, 2) * (variation.mark_xh * xh)
     cos, sin = np.cos(rotation), np.sin(rotation)
     sx, sy = scale * aspect, scale
     shy = -slant * sy  # y is down: a positive shear leans the letter to the right
@@ -168,24 +169,28 @@ def shape_metric(features: np.ndarray, starts: np.ndarray, sizes: np.ndarray) ->
 
 
 def deform(points: np.ndarray, features: np.ndarray, instance: np.ndarray,
-           params: GlyphParams) -> np.ndarray:
+           params: GlyphParams, sizes: np.ndarray | None = None) -> np.ndarray:
     """Each instance's glyph points (N, 2) moved by its shape parameters (em, y down);
     ``features``: the points' :func:`shape_features`; ``instance``: (N,) index into
-    ``params``."""
+    ``params``; ``sizes``, when given: the points are each instance's in turn, that many
+    of each (``instance`` is then ``repeat(arange(n), sizes)``, and copying runs is
+    faster than gathering rows)."""
     if len(points) == 0:
         return points.copy()
     # one gather of both coefficient rows per point, one contraction for x and y
-    coefficients = np.stack([params.zx, params.zy], axis=1)[instance]  # (N, 2, FEATURES)
+    both = np.stack([params.zx, params.zy], axis=1)
+    coefficients = both.take(instance, axis=0) if sizes is None else np.repeat(both, sizes, axis=0)
     out = points + np.einsum("ik,ijk->ij", features, coefficients)
-    out[:, 1] += params.baseline[instance]
+    out[:, 1] += params.baseline[instance] if sizes is None else np.repeat(params.baseline, sizes)
     return out
 
 
 def embed(params: GlyphParams, metric: np.ndarray) -> np.ndarray:
     """(n, 2 * FEATURES) points whose distances are the instances' RMS shape distances;
     ``metric``: (n, FEATURES, FEATURES) the :func:`shape_metric` of each one's form."""
-    return np.concatenate([np.einsum("nij,nj->ni", metric, params.zx),
-                           np.einsum("nij,nj->ni", metric, params.zy)], axis=1)
+    # one batched product for x and y: (n, F, F) @ (n, F, 2)
+    both = np.matmul(metric, np.stack([params.zx, params.zy], axis=2))
+    return both.transpose(0, 2, 1).reshape(len(metric), -1)
 
 
 def unique_instances(rng: np.random.Generator, params: GlyphParams, form: np.ndarray,
@@ -194,8 +199,8 @@ def unique_instances(rng: np.random.Generator, params: GlyphParams, form: np.nda
                      attempts: int = 30) -> GlyphParams:
     """``params`` with every instance redrawn that comes within
     ``variation.min_difference_mm`` (RMS, centroids aligned) of an earlier ``eligible``
-    instance of the same glyph ``form``; ``metric``: (n, FEATURES, FEATURES) the
-    :func:`shape_metric` of each instance's form; ``wobble``: how much wider than the
+    instance of the same glyph ``form``; ``metric``: (forms, FEATURES, FEATURES) the
+    :func:`shape_metric` of each form (``form`` indexes it); ``wobble``: how much wider than the
     variation's figures the instances were drawn (small writing).
 
     Distances are measured between coefficients (:func:`embed`), exactly, without drawing
@@ -221,7 +226,7 @@ def unique_instances(rng: np.random.Generator, params: GlyphParams, form: np.nda
     # every pair (earlier, later) of one form
     later = np.repeat(np.arange(len(which)), np.arange(len(which)) - first)
     earlier = ranges(first, np.arange(len(which)) - first)
-    points = embed(params.take(which), metric[which])
+    points = embed(params.take(which), metric.take(sorted_form, axis=0))
 
     def widen(attempt: int) -> np.ndarray:
         # a glyph still crowded after a round is drawn wider still, up to strength 3
@@ -234,7 +239,7 @@ def unique_instances(rng: np.random.Generator, params: GlyphParams, form: np.nda
     changed = np.ones(len(which), dtype=bool)
     for attempt in range(-PUSHES, attempts):
         again = np.flatnonzero(changed[later] | changed[earlier])
-        pair_gap = points[later[again]] - points[earlier[again]]
+        pair_gap = points.take(later[again], axis=0) - points.take(earlier[again], axis=0)
         squared[again] = np.einsum("ij,ij->i", pair_gap, pair_gap)
         changed[:] = False
         close = squared < limit
@@ -254,17 +259,19 @@ def unique_instances(rng: np.random.Generator, params: GlyphParams, form: np.nda
             mover, twin_at, stretch = mover[fits], twin_at[fits], stretch[fits]
             at, other = which[mover], which[twin_at]
             zx, zy = params.zx.copy(), params.zy.copy()
-            zx[at] += stretch[:, None] * (params.zx[at] - params.zx[other])
-            zy[at] += stretch[:, None] * (params.zy[at] - params.zy[other])
+            zx[at] += stretch[:, None] * (params.zx.take(at, axis=0) - params.zx.take(other, axis=0))
+            zy[at] += stretch[:, None] * (params.zy.take(at, axis=0) - params.zy.take(other, axis=0))
             params = GlyphParams(zx, zy, params.baseline)
-            points[mover] = embed(params.take(at), metric[at])
+            # twins share their form's metric, so the embedding moves the same way
+            ahead = points.take(mover, axis=0)
+            points[mover] = ahead + stretch[:, None] * (ahead - points.take(twin_at, axis=0))
             changed[mover] = True
             continue
         redo = np.unique(later[close])
         drawn = sample_glyph_params(rng, len(WIDEN) * len(redo), variation, x_height_em,
                                     np.repeat(widen(attempt), len(redo)))
         owner = np.tile(redo, len(WIDEN))
-        drafts = embed(drawn, metric[which[owner]])
+        drafts = embed(drawn, metric.take(sorted_form[owner], axis=0))
         # each draw against every twin that stays (the redrawn ones are compared next round)
         keep = np.ones(len(which), dtype=bool)
         keep[redo] = False
@@ -274,7 +281,7 @@ def unique_instances(rng: np.random.Generator, params: GlyphParams, form: np.nda
         twin_of = ranges(first[owner], span)
         stays = keep[twin_of]
         draft_of, twin_of = draft_of[stays], twin_of[stays]
-        twin_gap = drafts[draft_of] - points[twin_of]
+        twin_gap = drafts.take(draft_of, axis=0) - points.take(twin_of, axis=0)
         nearest = np.full(len(owner), np.inf)
         np.minimum.at(nearest, draft_of, np.einsum("ij,ij->i", twin_gap, twin_gap))
         score = np.where(nearest >= limit, -mild, -np.inf).reshape(len(WIDEN), len(redo))
@@ -282,7 +289,7 @@ def unique_instances(rng: np.random.Generator, params: GlyphParams, form: np.nda
         pick = np.where(np.isfinite(score.max(axis=0)), score.argmax(axis=0), far.argmax(axis=0))
         chosen = pick * len(redo) + np.arange(len(redo))
         params = params.replace(which[redo], drawn.take(chosen))
-        points[redo] = drafts[chosen]
+        points[redo] = drafts.take(chosen, axis=0)
         changed[redo] = True
     return params
 

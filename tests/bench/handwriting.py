@@ -19,19 +19,23 @@ from plotter.optimize import merge
 from tests.bench import vpype_ref
 from tests.bench.ocr import example_specs
 
-RUNS = 7  # timed runs per card after one warm-up; the median is reported
+RUNS = 15  # timed runs per card after one warm-up; the median is reported
 MERGE_TOLERANCE_MM = 0.05  # vpype linemerge's default, and plotter.optimize.merge's
 
 
-def median_ms(work: Callable[[], object], runs: int = RUNS) -> float:
-    """Median wall time of ``work()`` in ms over ``runs`` calls, after one warm-up call."""
-    work()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
+def median_ms(*works: Callable[[], object], runs: int = RUNS) -> list[float]:
+    """Median wall time in ms of each of ``works`` over ``runs`` calls, after one warm-up
+    call each. The works take turns, so a spell of load on the machine slows all of them
+    alike instead of whichever happened to be timed then."""
+    for work in works:
         work()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000.0
+    times: list[list[float]] = [[] for _ in works]
+    for _ in range(runs):
+        for work, spent in zip(works, times, strict=True):
+            start = time.perf_counter()
+            work()
+            spent.append(time.perf_counter() - start)
+    return [statistics.median(spent) * 1000.0 for spent in times]
 
 
 @dataclass(frozen=True)
@@ -65,15 +69,12 @@ def measure_card(stem: str, spec: JobSpec, *, with_vpype: bool, runs: int = RUNS
     filled in, font loaded, as vpype is given the text) against vpype's."""
     _, layout = layout_job(spec)
     written, font, card = card_text(spec), load_font(spec.font), card_format(spec.card)
-    ours_ms = median_ms(lambda: layout_card(
-        written, font, card, seed=spec.seed, variation=Variation(strength=spec.variation),
-        x_height_mm=spec.x_height_mm, font_name=spec.font), runs)
-    row = HandwritingRow(
-        job=stem, font=layout.font, words=layout.word_count, x_height_mm=layout.x_height_mm,
-        ours_ms=ours_ms, ours_lifts=layout.drawing.pen_lifts(),
-        ours_merged_lifts=merge(layout.drawing, MERGE_TOLERANCE_MM).pen_lifts())
-    if not with_vpype:
-        return row
+
+    def ours() -> object:
+        return layout_card(written, font, card, seed=spec.seed,
+                           variation=Variation(strength=spec.variation),
+                           x_height_mm=spec.x_height_mm, font_name=spec.font)
+
     width_mm = card.area_width_mm * (1.0 - RIGHT_RESERVE)
     text = _message(spec)
 
@@ -81,7 +82,16 @@ def measure_card(stem: str, spec: JobSpec, *, with_vpype: bool, runs: int = RUNS
         return vpype_ref.text_block(text, x_height_mm=layout.x_height_mm, width_mm=width_mm,
                                     language=spec.language)
 
-    vpype_ms = median_ms(vpype_text, runs)
+    if with_vpype:
+        ours_ms, vpype_ms = median_ms(ours, vpype_text, runs=runs)
+    else:
+        (ours_ms,) = median_ms(ours, runs=runs)
+    row = HandwritingRow(
+        job=stem, font=layout.font, words=layout.word_count, x_height_mm=layout.x_height_mm,
+        ours_ms=ours_ms, ours_lifts=layout.drawing.pen_lifts(),
+        ours_merged_lifts=merge(layout.drawing, MERGE_TOLERANCE_MM).pen_lifts())
+    if not with_vpype:
+        return row
     lines = vpype_text()
     merged = vpype_text()
     merged.merge(tolerance=MERGE_TOLERANCE_MM, flip=True)  # in place

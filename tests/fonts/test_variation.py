@@ -72,8 +72,8 @@ def test_no_two_twins_stay_closer_than_the_limit(seed: int, count: int, strength
     rng = np.random.default_rng(seed)
     params = sample_glyph_params(rng, count, variation, xh)
     form = np.zeros(count, dtype=np.int64)
-    params = unique_instances(rng, params, form, np.ones(count, dtype=bool),
-                              np.repeat(metric[None], count, axis=0), variation, xh, em_mm)
+    params = unique_instances(rng, params, form, np.ones(count, dtype=bool), metric[None],
+                              variation, xh, em_mm)
     shapes = [deform(points, features, np.full(len(points), i), params) * em_mm
               for i in range(count)]
     closest = min(_rms(shapes[i], shapes[j]) for i in range(count) for j in range(i))
@@ -89,7 +89,7 @@ def test_unique_instances_leaves_other_forms_and_ineligible_ones_alone() -> None
                         params.baseline)  # four identical instances
     form = np.array([0, 1, 0, 0])
     eligible = np.array([True, True, True, False])
-    out = unique_instances(rng, twins, form, eligible, np.repeat(metric[None], 4, axis=0),
+    out = unique_instances(rng, twins, form, eligible, np.repeat(metric[None], 2, axis=0),
                            variation, xh, 1.0)
     assert np.array_equal(out.zx[[0, 1, 3]], twins.zx[[0, 1, 3]])  # the first, another form, ineligible
     assert not np.array_equal(out.zx[2], twins.zx[2])  # the twin of the first is redrawn
