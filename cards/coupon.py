@@ -9,9 +9,10 @@ PDF points exist only where the canvas is drawn. Same inserts give the same byte
 (reportlab's invariant mode).
 
 Values and dates are formatted by babel for the insert's locale, exactly as babel writes
-them: German puts a no-break space (U+00A0) between number and "%" or "€". Helvetica and
-Courier are reportlab's standard fonts in WinAnsi encoding, which covers Latin-1 plus
-„ “ € and friends; any text outside it is refused with the characters named.
+them: German puts a no-break space (U+00A0) between number and "%" or "€". Text is set in
+DejaVu Sans and DejaVu Sans Bold, embedded (:mod:`cards.printfont`), so a sender called
+Łukasz Nowak prints as written; the code in Courier Bold, a standard font (codes are
+ASCII). A character the fonts lack is refused with the characters named.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from reportlab.lib.units import mm as PT_PER_MM
 from reportlab.pdfbase.pdfmetrics import getAscentDescent, stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
+from cards import printfont
 from cards.codes import CouponCodeError, validate_shop_code
 
 A4_MM = (210.0, 297.0)  # portrait width, height
@@ -226,13 +228,18 @@ def redeem_link(redeem_url: str, code: str) -> str:
     return urlunsplit(parts._replace(query=query + urlencode({"code": code})))
 
 
-def _pdf_text(text: str, what: str) -> str:
-    """``text`` as the standard fonts can show it (WinAnsi), or :class:`CouponError`."""
-    text = text.replace("\u202f", "\u00a0")  # babel's narrow no-break space: not in WinAnsi
-    bad = sorted({ch for ch in text if not _winansi(ch)})
+def _pdf_text(text: str, what: str, font: str = printfont.REGULAR) -> str:
+    """``text`` as ``font`` can show it, or :class:`CouponError` naming the characters it
+    lacks."""
+    # babel's narrow no-break space, set as the no-break space: both read back as a space
+    text = text.replace("\u202f", "\u00a0")
+    if font in printfont.FILES:
+        bad = printfont.missing(text, (font,))
+    else:  # a standard font (the code's Courier): WinAnsi
+        bad = [ch for ch in dict.fromkeys(text) if not _winansi(ch)]
     if bad:
-        listed = ", ".join(f"{ch!r} (U+{ord(ch):04X})" for ch in bad)
-        raise CouponError(f"{what} {text!r} has characters the insert font lacks: {listed}")
+        raise CouponError(f"{what} {text!r} has characters the insert font lacks: "
+                          f"{printfont.describe(bad)}")
     return text
 
 
@@ -292,11 +299,12 @@ class CouponInsert:
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 raise CouponError(f"redeem URL {self.redeem_url!r} is not an http(s) URL")
         set_(self, "sender_lines", tuple(self.sender_lines))
-        _pdf_text(self.shop_name, "shop name")
+        # each in the font of its role (see _STYLES)
+        _pdf_text(self.shop_name, "shop name", printfont.BOLD)
         _pdf_text(self.order_mark, "order mark")
         for line in self.sender_lines:
             _pdf_text(line, "sender line")
-        _pdf_text(self.value_text, "value")  # also checks kind, currency and locale
+        _pdf_text(self.value_text, "value", printfont.BOLD)  # checks kind, currency, locale
 
     @property
     def value_text(self) -> str:
@@ -345,11 +353,11 @@ class InsertLayout:
 # role: (font, size in pt on a 55 mm high insert, scaled with the height up to 1.6x,
 #        smallest size in pt still legible)
 _STYLES = {
-    "shop": ("Helvetica-Bold", 11.0, 6.0),
-    "value": ("Helvetica-Bold", 28.0, 10.0),
+    "shop": (printfont.BOLD, 11.0, 6.0),
+    "value": (printfont.BOLD, 28.0, 10.0),
     "code": ("Courier-Bold", 18.0, 9.0),
-    "expiry": ("Helvetica", 8.0, 6.0),
-    "small": ("Helvetica", 5.5, 4.5),
+    "expiry": (printfont.REGULAR, 8.0, 6.0),
+    "small": (printfont.REGULAR, 5.5, 4.5),
 }
 
 
@@ -380,7 +388,7 @@ def layout_insert(insert: CouponInsert, size: InsertSize) -> InsertLayout:
 
     def fitted(role: str, text: str, what: str) -> tuple[str, str, float]:
         font, nominal, smallest = _STYLES[role]
-        text = _pdf_text(text, what)
+        text = _pdf_text(text, what, font)
         fit = text_width * PT_PER_MM / stringWidth(text, font, 1.0)
         size_pt = min(nominal * scale, fit)
         if size_pt < smallest:

@@ -5,10 +5,11 @@ Sheet formats are data (``cards/labels.toml``, mm). Labels fill the cells in rea
 pages as they need, in the order of the cards, so the operator sticks label n on card n.
 Each label carries a small order mark (say ``17/120 · a1b2c3d4``) for the same reason.
 
-Text is set in Helvetica, one of the PDF standard fonts: every PDF viewer and printer has
-it, and its WinAnsi encoding covers Latin-1 with € and „“. The text of a label shrinks
-until it fits; an address that does not fit even at the smallest size is an error naming
-it, never a clipped label. reportlab's invariant mode makes the same labels the same bytes.
+Text is set in DejaVu Sans, embedded as a subset (:mod:`cards.printfont`): names such as
+Aylin Şahin or Łukasz Nowak print as written, where the PDF standard fonts end at
+Latin-1. The text of a label shrinks until it fits; an address that does not fit even at
+the smallest size is an error naming it, never a clipped label, and so is a character the
+font lacks. reportlab's invariant mode makes the same labels the same bytes.
 """
 
 from __future__ import annotations
@@ -23,14 +24,15 @@ from importlib import resources
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen import canvas as pdf_canvas
 
+from cards import printfont
+
 PT_PER_MM = 72 / 25.4  # PDF points (1/72 inch) per mm
-FONT = "Helvetica"
+FONT = printfont.REGULAR
 MARK_FONT_PT = 5.5  # size of the order mark, pt
 LEADING = 1.2  # line pitch over font size
-ASCENT = 0.95  # top of accented capitals (Ä, Å) over font size, Helvetica
-DESCENT = 0.21  # bottom of descenders (g, p) over font size, Helvetica
+ASCENT = 0.93  # top of accented capitals (Ä 0.913, Å 0.928) over font size, DejaVu Sans
+DESCENT = 0.25  # bottom of descenders and commas below (g 0.208, Ş 0.193, Ș 0.240, Ģ 0.250)
 SIZE_STEP_PT = 0.25  # shrink-to-fit resolution, pt
-ENCODING = "cp1252"  # WinAnsi, the encoding reportlab gives the standard fonts
 
 
 @dataclass(frozen=True)
@@ -161,18 +163,10 @@ def _text_box(sheet: LabelSheet, marked: bool) -> tuple[float, float]:
 
 
 def _check_characters(text: str, what: str) -> None:
-    bad = []
-    for char in text:
-        try:
-            char.encode(ENCODING)
-        except UnicodeEncodeError:
-            bad.append(char)
-        else:
-            if ord(char) < 0x20 or ord(char) == 0x7F:
-                bad.append(char)
+    bad = printfont.missing(text, (FONT,))
     if bad:
-        shown = ", ".join(dict.fromkeys(f"{c!r} (U+{ord(c):04X})" for c in bad))
-        raise LabelError(f"{what} has characters the label font cannot print: {shown}")
+        raise LabelError(f"{what} has characters the label font cannot print: "
+                         f"{printfont.describe(bad)}")
 
 
 def _fit(label: Label, sheet: LabelSheet, size_pt: float, min_size_pt: float,

@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen import canvas as pdf_canvas
 
+from cards import printfont
 from plotter.drawing import Drawing
 
 MM_PER_INCH = 25.4
@@ -77,7 +78,7 @@ PDF_CREATOR = "penpost"  # fixed creator and producer: nothing in the file depen
 PDF_PRODUCER = "penpost (reportlab)"  # or where it was made
 OUTLINE_GREY = 0.8  # the card's edge: light grey, 0 black .. 1 white
 OUTLINE_WIDTH_PT = 0.25  # a hairline
-ADDRESS_FONT = "Helvetica"  # a standard font: WinAnsi (cp1252), nothing embedded
+ADDRESS_FONT = printfont.REGULAR  # DejaVu Sans, embedded as a subset (cards.printfont)
 ADDRESS_SIZE_PT = 11.0  # readable on a label, about 2.8 mm capitals
 ADDRESS_MIN_SIZE_PT = 6.0  # long lines shrink the font, down to this
 ADDRESS_MARGIN_MM = 8.0  # the address block keeps this far from the edges
@@ -123,26 +124,17 @@ def _draw_strokes(c: pdf_canvas.Canvas, drawing: Drawing, pen_width_mm: float,
 
 
 def _check_address(lines: Sequence[str]) -> None:
-    """Raise ValueError naming the characters a standard PDF font cannot show: it would
-    draw a black box for them, and the approver would not see the real address."""
-    bad: set[str] = set()
-    for line in lines:
-        for char in line:
-            try:
-                char.encode("cp1252")
-            except UnicodeEncodeError:
-                bad.add(char)
-            else:
-                if not char.isprintable():
-                    bad.add(char)
+    """Raise ValueError naming the characters the address font cannot show: it would
+    draw an empty box for them, and the approver would not see the real address."""
+    bad = printfont.missing("".join(lines), (ADDRESS_FONT,))
     if bad:
-        names = ", ".join(repr(ch) for ch in sorted(bad))
-        raise ValueError(f"the address preview cannot show these characters: {names}")
+        raise ValueError("the address preview cannot show these characters: "
+                         + printfont.describe(bad))
 
 
 def _address_block(c: pdf_canvas.Canvas, lines: Sequence[str], width_pt: float,
                    height_pt: float) -> None:
-    """The address lines in Helvetica where an address goes: right of the middle, in the
+    """The address lines in the address font where an address goes: right of the middle, in the
     lower half. Long lines shrink the font (not below ``ADDRESS_MIN_SIZE_PT``) and move
     the block left, so that it stays ``ADDRESS_MARGIN_MM`` inside the edges."""
     margin = ADDRESS_MARGIN_MM * PT_PER_MM
@@ -177,12 +169,13 @@ def render_pdf(drawing: Drawing, *, address_lines: Sequence[str] | None = None,
     stroke is a zero-length segment: a dot). Page 2, only when ``envelope`` or
     ``address_lines`` (not empty) is given, is the address side: the ``envelope`` drawing
     at its own true size drawn the same way (``address_lines`` are then not used), or
-    else a card-sized page with the ``address_lines`` in Helvetica (WinAnsi: äöüß € „ “
-    are fine; other characters are a ValueError that names them).
+    else a card-sized page with the ``address_lines`` in DejaVu Sans (embedded; Ş, Ł,
+    Greek, Cyrillic print; characters it lacks are a ValueError that names them, see
+    :func:`cards.printfont.missing`).
 
     Deterministic: reportlab's invariant mode, fixed creator and producer,
-    uncompressed content (zlib builds differ between machines), so the same arguments
-    give the same bytes everywhere.
+    uncompressed content and font subset (zlib builds differ between machines), so the
+    same arguments give the same bytes everywhere.
 
     >>> pdf = render_pdf(Drawing(([[10.0, 20.0], [30.0, 20.0]],), 148, 105))
     >>> [np.round(s, 3).tolist() for s in pdf_strokes(pdf)]

@@ -221,7 +221,12 @@ def problem(status: int, error: str, message: str, headers: dict[str, str] | Non
 
 class BodyLimit:
     """ASGI middleware: a body over ``limit`` bytes is a 413, whether announced by
-    Content-Length or streamed in chunks."""
+    Content-Length or streamed in chunks.
+
+    The body is read here, before the app sees the request, and handed on whole: a limit
+    hit while the app reads would surface inside FastAPI's body parsing, which turns any
+    error there into a 400. Every route reads its whole body anyway, and none is larger
+    than ``limit``."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app, self.limit = app, limit
@@ -237,25 +242,31 @@ class BodyLimit:
         if length is not None and length.isdigit() and int(length) > self.limit:
             await too_big(scope, receive, send)
             return
+        chunks: list[bytes] = []
         seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _BodyTooLarge
-            return message
+            if message["type"] != "http.request":
+                return  # the client went away before its body was whole: no one to answer
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.limit:
+                await too_big(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        whole: Message | None = {"type": "http.request", "body": b"".join(chunks),
+                                 "more_body": False}
 
-        try:
-            await self.app(scope, limited, send)
-        except _BodyTooLarge:
-            await too_big(scope, receive, send)
+        async def replay() -> Message:
+            nonlocal whole
+            if whole is not None:
+                message, whole = whole, None
+                return message
+            return await receive()  # after the body: http.disconnect, when it comes
 
-
-class _BodyTooLarge(Exception):
-    pass
+        await self.app(scope, replay, send)
 
 
 class RateLimiter:

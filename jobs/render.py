@@ -32,6 +32,7 @@ from cards.layout import (
     layout_card,
 )
 from cards.preview import ink_rgb, render_pdf, render_png
+from cards.printfont import describe, missing
 from fonts.catalog import UnknownFontError, load_font
 from fonts.charset import UnsupportedCharactersError, normalize_text
 from fonts.variation import Variation
@@ -133,8 +134,7 @@ def validate_job(spec: JobSpec) -> float:
         ink_rgb(spec.ink)
     except ValueError as error:
         raise JobError(f"ink: {error}") from None
-    address_block(spec, "recipient")
-    address_block(spec, "sender")
+    check_printed_addresses(spec)
     if spec.delivery == "envelope":
         layout_envelope_for(spec if spec.seed is not None else spec.model_copy(update={"seed": 0}))
     return x_height_mm
@@ -159,6 +159,37 @@ def address_block(spec: JobSpec, role: str = "recipient") -> list[str]:
         return address_lines(postal(address), sender_country=sender_country, role=role)
     except AddressError as error:
         raise JobError(_address_message(error, role)) from None
+
+
+def check_printed_addresses(spec: JobSpec) -> None:
+    """Check that the job's addresses are well-formed and that the print font
+    (:mod:`cards.printfont`) can show every character of the lines it prints: the
+    recipient on the preview's address page and the label sheet (delivery 'label'), the
+    sender on the coupon insert. A :class:`JobError` names each field with the characters
+    it lacks (``recipient.name: … '中' (U+4E2D CJK UNIFIED IDEOGRAPH-4E2D)``)."""
+    printed = {"recipient": spec.delivery == "label", "sender": spec.coupon is not None}
+    problems = []
+    for role, is_printed in printed.items():
+        lines = address_block(spec, role)
+        bad = missing("".join(lines)) if is_printed else []
+        if not bad:
+            continue
+        address = spec.recipient if role == "recipient" else spec.sender
+        assert address is not None
+        unplaced = dict.fromkeys(bad)
+        for field, value in address.model_dump(exclude_none=True).items():
+            text = " ".join(value) if isinstance(value, list) else str(value)
+            here = [c for c in bad if c in text]
+            if here:
+                problems.append(f"{role}.{field}: the printed address cannot show "
+                                f"{describe(here)}")
+                for char in here:
+                    unplaced.pop(char, None)
+        if unplaced:  # made by the formatting (a country's name), in no field as given
+            problems.append(f"{role}: the printed address cannot show "
+                            f"{describe(list(unplaced))}")
+    if problems:
+        raise JobError("\n".join(problems))
 
 
 def _address_message(error: AddressError, role: str) -> str:

@@ -5,12 +5,13 @@ takes. Validated with pydantic; every error names the field it is about.
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from jinja2 import StrictUndefined, TemplateError, UndefinedError
+from jinja2 import StrictUndefined, TemplateError, UndefinedError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -131,11 +132,65 @@ def render_template(source: str, fields: dict[str, Any], where: str) -> str:
     try:
         return _ENV.from_string(source).render(**fields)
     except UndefinedError as error:
-        missing = str(error.message or error).split("'")
-        name = missing[1] if len(missing) > 2 else str(error)
-        raise JobError(f"{where}: merge field {name!r} is not given in 'fields'") from error
+        message = str(error.message or error)
+        missing = re.fullmatch(r"'(\w+)' is undefined", message)
+        if missing:
+            raise JobError(f"{where}: merge field {missing.group(1)!r} is not given in "
+                           f"'fields'") from error
+        # an attribute or item of a value that has none: "'int object' has no attribute 'b'"
+        expression = _failing_expression(source, fields, message)
+        shown = f"the expression {{{{ {expression} }}}}" if expression else "an expression"
+        raise JobError(f"{where}: {shown} fails: {message}") from error
     except TemplateError as error:
         raise JobError(f"{where}: the template cannot be read ({error})") from error
+    except (ArithmeticError, TypeError, ValueError, LookupError) as error:  # {{ 1/0 }}
+        raise JobError(f"{where}: the template fails: {type(error).__name__}: {error}") from error
+
+
+def _failing_expression(source: str, fields: dict[str, Any], message: str) -> str | None:
+    """The ``a.b`` or ``a[0]`` of ``source`` whose lookup raised ``message``: the first,
+    in the order of the template, that fails alone with the same message."""
+    found = re.search(r"has no (?:attribute '(.*)'|element (.*))$", message)
+    if found is None:
+        return None
+    key = found.group(1) if found.group(1) is not None else found.group(2)
+    candidates = []
+    for node in _ENV.parse(source).find_all((nodes.Getattr, nodes.Getitem)):
+        if isinstance(node, nodes.Getattr):
+            name = node.attr
+        elif isinstance(node.arg, nodes.Const):
+            name = node.arg.value
+            if found.group(2) is not None:
+                name = repr(name)
+        else:
+            continue
+        if str(name) == key:
+            candidates.append(_expression_text(node))
+    for text in candidates:
+        if "…" in text:
+            continue
+        try:
+            _ENV.from_string(f"{{{{ {text} }}}}").render(**fields)
+        except UndefinedError as error:
+            if str(error.message or error) == message:
+                return text
+        except TemplateError:
+            continue
+    return candidates[0] if candidates else None
+
+
+def _expression_text(node: nodes.Node) -> str:
+    """A lookup expression written back as Jinja text (``a.b``, ``a[0]``); "…" for any
+    part that is not a name, a constant or a lookup."""
+    if isinstance(node, nodes.Name):
+        return node.name
+    if isinstance(node, nodes.Const):
+        return repr(node.value)
+    if isinstance(node, nodes.Getattr):
+        return f"{_expression_text(node.node)}.{node.attr}"
+    if isinstance(node, nodes.Getitem):
+        return f"{_expression_text(node.node)}[{_expression_text(node.arg)}]"
+    return "…"
 
 
 def describe_validation_error(error: ValidationError) -> str:

@@ -28,6 +28,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from jobs.db import (
@@ -148,6 +149,25 @@ class Submitted:
 
 
 @contextmanager
+def _file_lock(path: Path | None) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` (created if need be) for the block;
+    other processes wait. ``fcntl.flock``: the kernel lets go if the process dies. None:
+    no lock."""
+    if path is None:
+        yield
+        return
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
 def _row_named(index: int) -> Iterator[None]:
     """Re-raise a :class:`JobError` of batch row ``index`` with the row named on each
     line (``jobs[3].recipient.city: …``)."""
@@ -171,15 +191,22 @@ class Store:
     # ------------------------------------------------------------ set-up
 
     def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision (safe to run every start)."""
+        """Bring the schema to the newest Alembic revision (safe to run every start, and
+        from many processes at once: one migrates, the others wait and find it done)."""
+        lock_file = None
         if self.settings.database_url.startswith("sqlite"):
             self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+            database = self.engine.url.database
+            if database and database != ":memory:" and not database.startswith("file:"):
+                lock_file = Path(database).absolute().with_name(
+                    Path(database).name + ".migrate-lock")
         config = Config()
         config.set_main_option("script_location", "jobs:migrations")
-        with self.engine.begin() as connection:
+        # API, workers and stations start together on a fresh database: one migrates,
+        # the others wait and then find the schema at head. SQLite has no advisory lock
+        # and two "CREATE TABLE"s would race: a lock file beside the database instead
+        with _file_lock(lock_file), self.engine.begin() as connection:
             if connection.dialect.name == "postgresql":
-                # API, workers and stations start together on a fresh database: one
-                # migrates, the others wait here and then find the schema at head
                 connection.execute(text("SELECT pg_advisory_xact_lock(727364)"))
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
@@ -391,14 +418,32 @@ class Store:
         # checked with no connection held: the first job in a font loads it (a second or
         # so), and a transaction left open that long is one a database restart cuts off
         spec = self._checked_spec(data)
-        with self.session() as s:
-            if idempotency_key is not None:  # the same request may have been stored meanwhile
-                found = self._by_idempotency(s, shop.id, idempotency_key, digest)
-                if found is not None:
-                    return Submitted(found, False)
-            job = self._new_job(s, shop, spec, digest, idempotency_key, actor)
+        try:
+            with self.session() as s:
+                if idempotency_key is not None:  # the same request may be stored meanwhile
+                    found = self._by_idempotency(s, shop.id, idempotency_key, digest)
+                    if found is not None:
+                        return Submitted(found, False)
+                job = self._new_job(s, shop, spec, digest, idempotency_key, actor)
+        except IntegrityError:
+            # a concurrent request with the same key stored its job between our look-up
+            # and our insert: the unique (shop, key) refused ours, theirs is the answer
+            found = self._stored_after_race(shop.id, idempotency_key, digest)
+            if found is None:
+                raise
+            return Submitted(found, False)
         self._after_commit_render([job])
         return Submitted(job, True)
+
+    def _stored_after_race(self, shop_id: str, idempotency_key: str | None,
+                           digest: str) -> Job | None:
+        """After an insert refused by a unique constraint: the job stored under
+        ``idempotency_key`` (:class:`ConflictError` if with another body), or None when
+        there is no key or no such job (the constraint was another one)."""
+        if idempotency_key is None:
+            return None
+        with self.session() as s:
+            return self._by_idempotency(s, shop_id, idempotency_key, digest)
 
     def _by_idempotency(self, s: Session, shop_id: str, key: str, digest: str) -> Job | None:
         job = s.scalar(select(Job).where(Job.shop_id == shop_id, Job.idempotency_key == key))
@@ -486,16 +531,27 @@ class Store:
         for index, data in enumerate(filled):
             with _row_named(index):
                 specs.append(self._checked_spec(data))
-        with self.session() as s:
-            stored = self._stored_batch(s, shop.id, idempotency_key, digest)
-            if stored is not None:  # the same request stored meanwhile
-                return (*stored, False)
-            batch = Batch(id=new_id("batch"), shop_id=shop.id, size=len(specs))
-            s.add(batch)
-            s.flush()
-            jobs = [self._new_job(s, shop, spec, digest if i == 0 else canonical_sha256(bodies[i]),
-                                  idempotency_key if i == 0 else None, actor, batch.id, i)
-                    for i, spec in enumerate(specs)]
+        try:
+            with self.session() as s:
+                stored = self._stored_batch(s, shop.id, idempotency_key, digest)
+                if stored is not None:  # the same request stored meanwhile
+                    return (*stored, False)
+                batch = Batch(id=new_id("batch"), shop_id=shop.id, size=len(specs))
+                s.add(batch)
+                s.flush()
+                jobs = [self._new_job(s, shop, spec,
+                                      digest if i == 0 else canonical_sha256(bodies[i]),
+                                      idempotency_key if i == 0 else None, actor, batch.id, i)
+                        for i, spec in enumerate(specs)]
+        except IntegrityError:
+            # a concurrent request with the same key stored its batch first (see submit)
+            if idempotency_key is None:
+                raise
+            with self.session() as s:
+                stored = self._stored_batch(s, shop.id, idempotency_key, digest)
+            if stored is None:
+                raise
+            return (*stored, False)
         self._after_commit_render(jobs)
         return batch, jobs, True
 

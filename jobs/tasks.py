@@ -13,6 +13,7 @@ On Redis a message taken and not acknowledged comes back after
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -28,10 +29,14 @@ from jobs.store import NotFoundError, Store
 from jobs.webhooks import deliver
 
 RENDER_QUEUE = "render"
+# errors of the database and of a lost optimistic-lock race: worth another try
+TRANSIENT = (OperationalError, DBAPIError, StaleDataError)
+MAX_REASON_CHARS = 1000  # a failed job's reason, as the shop reads it
 WEBHOOK_QUEUE = "webhooks"
 REDIS_SCHEMES = ("redis", "rediss", "redis+socket", "sentinel")  # kombu's Redis transports
 
 app = Celery("penpost")
+log = logging.getLogger(__name__)
 _store: Store | None = None
 _lock = threading.Lock()
 
@@ -133,6 +138,15 @@ def render_stored_job(store: Store, job_id: str, revision: int) -> str:
     except JobError as error:
         store.fail_render(job_id, revision, str(error))
         return "failed"
+    except TRANSIENT:
+        raise  # the task is retried
+    except Exception as error:  # noqa: BLE001 - a bug: the same revision fails every time
+        # rendering is pure (the same revision and seed, the same result): sent again by
+        # the sweeper it would fail again, forever; failed, the shop hears why
+        log.exception("render of %s revision %s failed", job_id, revision)
+        reason = f"internal render error: {type(error).__name__}: {error}"
+        store.fail_render(job_id, revision, reason[:MAX_REASON_CHARS])
+        return "failed"
     out = settings.artifacts_dir / job_id / f"r{revision}"
     paths: dict[str, Path] = {p.name: p for p in write_outputs(files, out)}
     ok = store.finish_render(job_id, revision, paths, rendered.plot_seconds,
@@ -141,7 +155,7 @@ def render_stored_job(store: Store, job_id: str, revision: int) -> str:
 
 
 @app.task(name="penpost.render", bind=True, acks_late=True, max_retries=8,
-          autoretry_for=(OperationalError, DBAPIError, StaleDataError),
+          autoretry_for=TRANSIENT,
           retry_backoff=True, retry_backoff_max=60)
 def render_task(self, job_id: str, revision: int) -> str:  # noqa: ANN001 - celery's self
     """Render a job revision (idempotent)."""

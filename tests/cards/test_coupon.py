@@ -181,7 +181,7 @@ def test_a_grid_without_room_for_crop_marks_is_refused() -> None:
     ({"code": None}, "code is empty"),
     ({"code": "SORRY 10€"}, r"' ', '€'"),
     ({"shop_name": "  "}, "shop name is empty"),
-    ({"shop_name": "Łódź Kwiaty"}, r"'Ł' \(U\+0141\)"),
+    ({"shop_name": "東京 Kwiaty"}, r"'東' \(U\+6771 CJK UNIFIED IDEOGRAPH-6771\)"),
     ({"kind": "gift"}, "unknown coupon kind 'gift'"),
     ({"amount": Decimal(0)}, "more than 0"),
     ({"amount": "zehn"}, "not a number"),
@@ -278,6 +278,13 @@ def test_german_characters_survive(make_insert) -> None:
     texts = {t for t, _, _ in runs}
     assert {"Bäckerei „Süß“", "10,00 €", "gültig bis 31.12.2026",
             "Bäckerei Süß · Hauptstraße 5 · 10115 Berlin", "17/120 · a1b2c3d4"} <= texts
+
+
+def test_polish_and_turkish_names_print(make_insert) -> None:
+    insert = make_insert(shop_name="Kwiaciarnia Łódź",
+                         sender_lines=("Aylin Şahin", "ul. Łąkowa 5 · 90-001 Łódź"))
+    texts = {t for t, _, _ in texts_by_page(coupons_pdf([insert], "a7"))[0]}
+    assert {"Kwiaciarnia Łódź", "Aylin Şahin", "ul. Łąkowa 5 · 90-001 Łódź"} <= texts
 
 
 def test_same_input_same_bytes(batch) -> None:

@@ -81,8 +81,8 @@ def cell_of(sheet: LabelSheet, run: Run) -> int:
 
 def assert_inside(sheet: LabelSheet, run: Run, index: int) -> None:
     x, y, w, h = sheet.cell(index)
-    top = run.y_mm - 0.72 * run.size_pt / PT_PER_MM  # Helvetica's capitals and ascenders
-    bottom = run.y_mm + 0.21 * run.size_pt / PT_PER_MM
+    top = run.y_mm - 0.76 * run.size_pt / PT_PER_MM  # DejaVu Sans' capitals and ascenders
+    bottom = run.y_mm + 0.24 * run.size_pt / PT_PER_MM
     assert run.x_mm >= x - TOL_MM and run.x_mm + run.width_mm <= x + w + TOL_MM, run
     assert top >= y - TOL_MM and bottom <= y + h + TOL_MM, run
 
@@ -157,9 +157,15 @@ def test_german_and_euro_characters_print() -> None:
     assert [r.text for r in runs] == [*label.lines, label.order_mark]
 
 
+def test_polish_and_turkish_names_print() -> None:
+    label = Label(("Aylin Şahin", "Łukasz Nowak", "ul. Łąkowa 5", "90-001 Łódź"), "1/1 · ab")
+    runs = read_runs(labels_pdf([label], label_sheet("zweckform-3475")))
+    assert [r.text for r in runs] == [*label.lines, label.order_mark]
+
+
 def test_characters_the_font_cannot_print_are_named() -> None:
-    with pytest.raises(LabelError, match=r"'Ł' \(U\+0141\)"):
-        labels_pdf([Label(("Łukasz", "ul. Piotrkowska 1", "90-001 Łódź"))],
+    with pytest.raises(LabelError, match=r"'中' \(U\+4E2D CJK UNIFIED IDEOGRAPH-4E2D\)"):
+        labels_pdf([Label(("中村 Łukasz", "ul. Piotrkowska 1", "90-001 Łódź"))],
                    label_sheet("zweckform-3475"))
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,13 +17,21 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen import canvas as pdf_canvas
 
 from cards.formats import card_format
-from cards.preview import INK_RGB, PEN_WIDTH_MM, PT_PER_MM, pdf_strokes, render_pdf
+from cards.preview import (
+    ADDRESS_FONT,
+    INK_RGB,
+    PEN_WIDTH_MM,
+    PT_PER_MM,
+    pdf_strokes,
+    render_pdf,
+)
 from jobs.cli import example_jobs
 from jobs.render import render_job
 from jobs.schema import load_job
 from plotter.drawing import Drawing
 from plotter.gcode import read_strokes
 from plotter.profile import load_profile
+from tests.conftest import need_tool
 
 EXAMPLES = example_jobs()
 ADDRESS = ["Frau Erika Müller", "Großstraße 12", "„Hinterhaus“", "10115 Berlin"]
@@ -212,15 +223,47 @@ def test_long_address_lines_stay_on_the_page(line_and_dot: Drawing) -> None:
     ops = _operations(pdf, page=1)
     x, y = (float(v) for v in next(args for args, op in ops if op == b"Tm")[-2:])
     size = float([args for args, op in ops if op == b"Tf"][-1][1])
-    widest = max(stringWidth(line, "Helvetica", size) for line in lines)
+    widest = max(stringWidth(line, ADDRESS_FONT, size) for line in lines)
     assert size >= 6
     assert 0 < x and x + widest < 148 * PT_PER_MM and 0 < y < 105 * PT_PER_MM
     assert lines[0] in _reader(pdf).pages[1].extract_text()
 
 
-def test_address_characters_beyond_winansi_are_named(line_and_dot: Drawing) -> None:
-    with pytest.raises(ValueError, match="'Ł'"):
-        render_pdf(line_and_dot, address_lines=["Jan Kowalski", "ul. Łąkowa 5"])
+NAMES_BEYOND_WINANSI = ["Aylin Şahin", "Łukasz Nowak", "ul. Łąkowa 5", "34433 İSTANBUL",
+                        "Ευάγγελος Παπαδόπουλος", "Дмитрий Ковалёв"]
+
+
+def test_names_beyond_winansi_print_and_read_back(line_and_dot: Drawing, tmp_path) -> None:
+    pdf = render_pdf(line_and_dot, address_lines=NAMES_BEYOND_WINANSI)
+    text = _reader(pdf).pages[1].extract_text()
+    for line in NAMES_BEYOND_WINANSI:
+        assert line in text
+    need_tool(shutil.which("pdftotext") is not None,
+              "pdftotext is not installed (apt-get install poppler-utils)")
+    (tmp_path / "preview.pdf").write_bytes(pdf)
+    poppler = subprocess.run(["pdftotext", "-f", "2", "-l", "2", str(tmp_path / "preview.pdf"),
+                              "-"], capture_output=True, check=True, timeout=60).stdout
+    assert [line for line in poppler.decode("utf-8").splitlines() if line.strip()] == \
+        NAMES_BEYOND_WINANSI
+    assert b"/FontFile2" in pdf and b"+DejaVuSans" in pdf  # the subset travels in the file
+
+
+def test_address_page_is_the_same_bytes_in_another_process(line_and_dot: Drawing) -> None:
+    code = ("import sys; from cards.preview import render_pdf; from plotter.drawing import "
+            "Drawing; d = Drawing(([(10.0, 20.0), (30.5, 20.25), (31.0, 40.0)], "
+            "[(70.125, 50.0625)]), 148.0, 105.0); sys.stdout.buffer.write(render_pdf(d, "
+            f"address_lines={NAMES_BEYOND_WINANSI!r}))")
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True,
+                           timeout=120).stdout
+    pdf = render_pdf(line_and_dot, address_lines=NAMES_BEYOND_WINANSI)
+    assert pdf == other == render_pdf(line_and_dot, address_lines=NAMES_BEYOND_WINANSI)
+
+
+def test_address_characters_the_font_lacks_are_named(line_and_dot: Drawing) -> None:
+    with pytest.raises(ValueError, match=r"'中' \(U\+4E2D CJK UNIFIED IDEOGRAPH-4E2D\)"):
+        render_pdf(line_and_dot, address_lines=["中村 Łukasz", "ul. Łąkowa 5"])
+    with pytest.raises(ValueError, match=r"U\+0007"):
+        render_pdf(line_and_dot, address_lines=["Jan Kowalski\a"])
 
 
 def test_envelope_page_at_its_own_true_size(line_and_dot: Drawing) -> None:

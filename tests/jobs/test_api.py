@@ -5,6 +5,7 @@ batches (JSON and CSV), edits, templates, artifacts, rate limits and a lost data
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -135,6 +136,26 @@ def test_malformed_and_oversize_bodies(service, shop_key):
     r = client.post("/v1/jobs", content=b"x" * 300_000, headers={
         **auth(shop_key), "Content-Type": "application/json"})
     assert r.status_code == 413 and "200000 bytes" in r.json()["message"]
+
+
+def test_chunked_oversize_bodies_are_413(service, shop_key):
+    client, _ = service
+    job = submit(client, shop_key).json()
+
+    def chunks():  # no Content-Length: httpx sends a generator chunked
+        for _ in range(30):
+            yield b" " * 10_000
+
+    headers = {**auth(shop_key), "Content-Type": "application/json"}
+    for method, url in (("POST", "/v1/jobs"), ("PATCH", job["links"]["self"]),
+                        ("POST", "/v1/batches")):
+        r = client.request(method, url, content=chunks(), headers=headers)
+        assert r.request.headers.get("transfer-encoding") == "chunked"
+        assert r.status_code == 413, (method, url, r.text)
+        assert "200000 bytes" in r.json()["message"]
+    small = json.dumps(BODY).encode()
+    r = client.post("/v1/jobs", content=iter([small[:10], small[10:]]), headers=headers)
+    assert r.status_code == 201, r.text  # a chunked body under the limit is read whole
 
 
 def test_idempotency_key(service, shop_key):
@@ -280,6 +301,64 @@ def test_rate_limit_answers_429_with_retry_after(make_store):
         assert codes == [200, 200, 200, 429]
         r = client.get("/v1/jobs", headers=auth(key))
         assert 1 <= int(r.headers["retry-after"]) <= 61
+
+
+def test_names_beyond_latin_1_print_on_the_preview_and_the_labels(service, shop_key):
+    import shutil
+    import subprocess
+
+    from pypdf import PdfReader
+
+    from tests.conftest import need_tool
+
+    client, _ = service
+    people = [("Aylin Şahin", "Schloßstraße 4", "Köln", "50667"),
+              ("Łukasz Nowak", "Łąkowa 5", "Berlin", "10115")]
+    jobs = [{**BODY, "seed": i, "recipient": {"name": name, "street_lines": [street],
+                                               "postcode": postcode, "city": city}}
+            for i, (name, street, city, postcode) in enumerate(people)]
+    first = submit(client, shop_key, jobs[0])
+    assert first.status_code == 201, first.text
+    job = client.get(first.json()["links"]["self"], headers=auth(shop_key)).json()
+    assert job["state"] == "rendered", job["error"]
+    pdf = client.get(job["links"]["preview_pdf"], headers=auth(shop_key)).content
+    address = PdfReader(io.BytesIO(pdf)).pages[1].extract_text()
+    assert "Aylin Şahin" in address and "Schloßstraße 4" in address
+    again = client.get(job["links"]["preview_pdf"], headers=auth(shop_key)).content
+    assert again == pdf
+
+    batch = client.post("/v1/batches", json={"jobs": jobs}, headers=auth(shop_key))
+    assert batch.status_code == 201, batch.text
+    assert {j["state"] for j in batch.json()["jobs"]} == {"received"}
+    labels = client.get(f"/v1/batches/{batch.json()['id']}/labels.pdf", headers=auth(shop_key))
+    assert labels.status_code == 200, labels.text
+    text = PdfReader(io.BytesIO(labels.content)).pages[0].extract_text()
+    for name, street, *_ in people:
+        assert name in text and street in text
+    need_tool(shutil.which("pdftotext") is not None,
+              "pdftotext is not installed (apt-get install poppler-utils)")
+    poppler = subprocess.run(["pdftotext", "-", "-"], input=labels.content,
+                             capture_output=True, check=True, timeout=60).stdout.decode()
+    assert "Aylin Şahin" in poppler and "Łukasz Nowak" in poppler and "Łąkowa 5" in poppler
+
+
+def test_an_address_the_print_font_lacks_is_a_422_naming_it(service, shop_key):
+    client, _ = service
+    recipient = {"name": "山田 Łukasz", "street_lines": ["Łąkowa 5"], "postcode": "10115",
+                 "city": "Berlin"}
+    r = submit(client, shop_key, {**BODY, "recipient": recipient})
+    assert r.status_code == 422, r.text
+    message = r.json()["message"]
+    assert message.startswith("recipient.name: ")
+    assert "'山' (U+5C71 CJK UNIFIED IDEOGRAPH-5C71)" in message
+    assert "'田' (U+7530 CJK UNIFIED IDEOGRAPH-7530)" in message and "Ł" not in message
+    # the sender prints on the coupon insert
+    sender = {**recipient, "name": "Blumenladen 東"}
+    coupon = {"kind": "amount", "amount": "5.00"}
+    r = submit(client, shop_key, {**BODY, "sender": sender, "coupon": coupon})
+    assert r.status_code == 422 and r.json()["message"].startswith("sender.name: ")
+    assert "U+6771" in r.json()["message"]
+    assert client.get("/v1/jobs", headers=auth(shop_key)).json()["jobs"] == []
 
 
 def test_database_away_is_a_503_and_stores_nothing(tmp_path):

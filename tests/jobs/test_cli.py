@@ -139,3 +139,25 @@ def test_labels_and_coupons_for_rendered_job_directories(tmp_path: Path) -> None
     assert all(code in text for code in codes if code)
     result = runner.invoke(app, ["labels", str(tmp_path / "nowhere")])
     assert result.exit_code == 2 and "nowhere" in result.output
+
+
+def test_shops_create_prints_a_key_once_and_refuses_a_duplicate(tmp_path: Path) -> None:
+    import re
+
+    from jobs.settings import Settings
+    from jobs.store import Store
+
+    env = {"PENPOST_DATA_DIR": str(tmp_path / "data"), "PENPOST_DATABASE_URL": "",
+           "PENPOST_CONFIG": ""}
+    result = runner.invoke(app, ["shops", "create", "Blumenladen Rosa"], env=env)
+    assert result.exit_code == 0, result.output
+    keys = re.findall(r"pp_[A-Za-z0-9_-]{20,}", result.output)
+    assert len(keys) == 1 and "shown once" in result.output
+    store = Store(Settings(data_dir=tmp_path / "data"))
+    shop = store.authenticate(keys[0])
+    assert shop is not None and shop.name == "Blumenladen Rosa"
+    again = runner.invoke(app, ["shops", "create", "Blumenladen Rosa"], env=env)
+    assert again.exit_code == 2
+    assert "exists already" in again.output and "pp_" not in again.output
+    assert store.authenticate(keys[0]).id == shop.id  # the first key still works
+    store.engine.dispose()

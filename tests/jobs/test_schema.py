@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jobs.schema import JobError, parse_job
@@ -50,6 +50,25 @@ def test_template_fills_fields_and_names_a_missing_one() -> None:
         missing.texts()
 
 
+def test_a_lookup_on_a_field_without_it_names_the_expression() -> None:
+    spec = parse_job({"template": "Bestellung {{ nr }}: {{ nr.datum }}", "fields": {"nr": 17}})
+    with pytest.raises(JobError) as info:
+        spec.texts()
+    assert str(info.value) == ("template: the expression {{ nr.datum }} fails: "
+                               "'int object' has no attribute 'datum'")
+    assert "merge field" not in str(info.value)
+    spec = parse_job({"greeting": "Hallo {{ name[0].x }}", "template": "x",
+                      "fields": {"name": "Anna"}})
+    with pytest.raises(JobError, match=r"^greeting: the expression \{\{ name\[0\]\.x \}\}"):
+        spec.texts()
+
+
+def test_a_template_that_fails_to_compute_is_a_job_error() -> None:
+    spec = parse_job({"template": "Rabatt {{ nr / 0 }}", "fields": {"nr": 17}})
+    with pytest.raises(JobError, match="template: the template fails: ZeroDivisionError"):
+        spec.texts()
+
+
 def test_template_runs_in_a_sandbox() -> None:
     spec = parse_job({"template": "{{ ''.__class__.__mro__ }}", "fields": {}})
     with pytest.raises(JobError):
@@ -66,6 +85,7 @@ def test_json_text_and_bad_json() -> None:
                                         "template", "fields", "language", "x_height_mm"]),
                        st.one_of(st.none(), st.integers(), st.text(max_size=20), st.floats(),
                                  st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))))
+@settings(deadline=None)  # the first examples load pydantic's validators: slow under load
 def test_any_body_is_a_job_or_a_job_error(data: dict) -> None:
     try:
         parse_job(data)

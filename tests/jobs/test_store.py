@@ -4,7 +4,9 @@ batches, edits, the sweeper and optimistic locking."""
 from __future__ import annotations
 
 import hashlib
+import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -12,8 +14,9 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from jobs.db import Job, Transition, utcnow
 from jobs.schema import JobError
+from jobs.settings import Settings
 from jobs.states import State, TransitionError
-from jobs.store import ConflictError, NotFoundError
+from jobs.store import ConflictError, NotFoundError, Store
 from jobs.tasks import render_stored_job
 
 BODY = {"message": "Es tut uns leid, dass Ihr Paket zu spät kam. Herzliche Grüße",
@@ -289,3 +292,165 @@ def test_a_handwritten_envelope_is_rendered_with_the_card(store, shop):
                             "envelope": "c99"})
     with pytest.raises(JobError, match="needs a 'recipient'"):
         store.submit(shop, {**BODY, "delivery": "envelope"})
+
+
+def _race_on_idempotency(store, threads: int) -> threading.Barrier:
+    """Make ``threads`` concurrent requests all look their key up, find nothing, and only
+    then go on to insert: the race that two clients retrying at once can hit."""
+    barrier = threading.Barrier(threads, timeout=60)
+    look_up = store._by_idempotency
+
+    def look_up_then_wait(*args):
+        found = look_up(*args)
+        if found is None:
+            barrier.wait()
+        return found
+
+    store._by_idempotency = look_up_then_wait
+    store.dispatcher.run = False  # no render needed
+    return barrier
+
+
+def _run_together(threads: int, call) -> list:
+    results: list = [None] * threads
+
+    def run(index: int) -> None:
+        try:
+            results[index] = call()
+        except Exception as error:  # noqa: BLE001 - reported by the assertions
+            results[index] = error
+
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    return results
+
+
+def test_concurrent_requests_with_one_key_get_the_one_job(store, shop):
+    threads = 4
+    _race_on_idempotency(store, threads)
+    results = _run_together(threads, lambda: store.submit(shop, BODY, idempotency_key="o-1"))
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert len({r.job.id for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+    assert count_jobs(store) == 1
+
+
+def test_concurrent_batches_with_one_key_get_the_one_batch(store, shop):
+    threads = 3
+    bodies = [{**BODY, "greeting": f"Hallo {name},"} for name in ("Anna", "Ben")]
+    _race_on_idempotency(store, threads)
+    results = _run_together(threads, lambda: store.submit_batch(shop, bodies,
+                                                                idempotency_key="b-1"))
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert len({batch.id for batch, _, _ in results}) == 1
+    assert sum(created for _, _, created in results) == 1
+    assert all([j.batch_index for j in jobs] == [0, 1] for _, jobs, _ in results)
+    assert count_jobs(store) == 2
+
+
+def test_concurrent_requests_with_one_key_and_another_body_conflict(store, shop):
+    _race_on_idempotency(store, 2)
+    bodies = [BODY, {**BODY, "seed": 8}]
+    calls = iter(bodies)
+    lock = threading.Lock()
+
+    def submit_next():
+        with lock:
+            body = next(calls)
+        return store.submit(shop, body, idempotency_key="o-2")
+
+    results = _run_together(2, submit_next)
+    created = [r for r in results if not isinstance(r, Exception)]
+    conflicts = [r for r in results if isinstance(r, ConflictError)]
+    assert len(created) == 1 and created[0].created and len(conflicts) == 1, results
+    assert "o-2" in str(conflicts[0])
+    assert count_jobs(store) == 1
+
+
+def _migrate_at_once(url: str, data_dir: str, barrier, errors) -> None:
+    """One process of the migration race: wait for the others, then migrate."""
+    from jobs.settings import Settings
+    from jobs.store import Store
+
+    store = Store(Settings(data_dir=Path(data_dir), database_url=url))
+    try:
+        barrier.wait(timeout=120)
+        store.migrate()
+    except Exception as error:  # noqa: BLE001 - reported to the test
+        errors.put(f"{type(error).__name__}: {error}"[:300])
+        raise
+
+
+@pytest.mark.slow  # four fresh interpreters import the service: about 8 s on two cores
+def test_processes_migrating_one_fresh_sqlite_file_at_once_all_succeed(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # no fork of a threaded test process
+    processes = 4
+    barrier, errors = context.Barrier(processes), context.Queue()
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    workers = [context.Process(target=_migrate_at_once,
+                               args=(url, str(tmp_path / "data"), barrier, errors))
+               for _ in range(processes)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=300)
+    failed = []
+    while not errors.empty():
+        failed.append(errors.get())
+    assert [w.exitcode for w in workers] == [0] * processes, failed
+    settings = Settings(data_dir=tmp_path / "data", database_url=url)
+    store = Store(settings)
+    store.migrate()  # at head: nothing left to do
+    assert count_jobs(store) == 0
+    store.engine.dispose()
+
+
+def test_sqlite_runs_in_wal_mode(make_store, tmp_path):
+    store = make_store(f"sqlite:///{tmp_path / 'wal.db'}")
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    assert (tmp_path / "wal.db-wal").exists()
+
+
+def test_an_unexpected_render_error_fails_the_job_naming_it(store, shop, monkeypatch):
+    import jobs.tasks
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug in the layout")
+
+    monkeypatch.setattr(jobs.tasks, "render_job", broken)
+    store.dispatcher.run = False
+    job = store.submit(shop, BODY).job
+    assert render_stored_job(store, job.id, 1) == "failed"
+    job = store.job(shop.id, job.id)
+    assert job.state == "failed"
+    assert job.error == "internal render error: ValueError: a bug in the layout"
+    with store.session() as s:
+        last = s.scalars(select(Transition).where(Transition.job_id == job.id)
+                         .order_by(Transition.id.desc())).first()
+    assert (last.from_state, last.to_state, last.reason) == ("received", "failed", job.error)
+    assert store.sweep(utcnow() + timedelta(hours=1)) == (0, 0)  # nothing is sent again
+
+
+def test_a_database_error_while_rendering_stays_retryable(store, shop, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    import jobs.tasks
+
+    def database_away(*args, **kwargs):
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(jobs.tasks, "render_job", database_away)
+    store.dispatcher.run = False
+    job = store.submit(shop, BODY).job
+    with pytest.raises(OperationalError):  # Celery retries the task (autoretry_for)
+        render_stored_job(store, job.id, 1)
+    assert store.job(shop.id, job.id).state == "received"
+    monkeypatch.undo()
+    assert render_stored_job(store, job.id, 1) == "rendered"
