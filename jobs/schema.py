@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -121,7 +122,103 @@ class JobSpec(BaseModel):
         }
 
 
-_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+MAX_TEMPLATE_CHARS = 20_000  # a filled-in text is longer than any card holds long before
+MAX_TEMPLATE_LOOP = 1_000  # longest range() a template may loop over
+MAX_TEMPLATE_S = 1.0  # seconds a template may take to fill in
+# str methods that pad to a width the template chooses (format: "{:>99999999}"): a merge
+# text never needs them
+_WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs", "format",
+                            "format_map"})
+# filters that do the same, or call what the template names
+_WIDTH_FILTERS = ("center", "indent", "wordwrap", "format", "filesizeformat", "map",
+                  "attr", "xmlattr")
+
+
+class _TemplateTooCostly(Exception):
+    """A template that would build a huge text or run too long."""
+
+
+class _BoundedSandbox(SandboxedEnvironment):
+    """Jinja2's sandbox (no Python internals) that also cannot be made to exhaust the
+    service: ``*`` and ``**`` are checked before they build a long text or a huge
+    number, padding (str methods, filters, ``%`` formatting) is gone, ``range`` is short,
+    loops do not nest (:func:`_check_shape`), and rendering stops at
+    :data:`MAX_TEMPLATE_CHARS` of output or after :data:`MAX_TEMPLATE_S`."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if (isinstance(seq, (str, list, tuple)) and isinstance(times, int)
+                        and len(seq) * times > MAX_TEMPLATE_CHARS):
+                    raise _TemplateTooCostly(f"'*' would make {len(seq) * times} items")
+        elif operator == "%" and isinstance(left, str):  # "%99999999s" % x pads like center
+            raise _TemplateTooCostly("'%' formatting is not available in templates")
+        elif operator == "**" and isinstance(right, (int, float)):
+            bits = left.bit_length() if isinstance(left, int) else 64
+            if abs(right) > 64 or bits * abs(right) > 4096:
+                raise _TemplateTooCostly(f"'**' would make a number of {bits} x {right} bits")
+        return super().call_binop(context, operator, left, right)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # before the sandbox's own lookup, which hands out str.format wrapped
+        if isinstance(obj, str) and attribute in _WIDTH_METHODS:
+            return self.unsafe_undefined(obj, attribute)
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        # 'a'['center'] is the same lookup
+        if isinstance(obj, str) and isinstance(argument, str) and argument in _WIDTH_METHODS:
+            return self.unsafe_undefined(obj, argument)
+        return super().getitem(obj, argument)
+
+
+def _short_range(*args: int) -> range:
+    """``range`` for templates, at most :data:`MAX_TEMPLATE_LOOP` long."""
+    numbers = range(*args)
+    if len(numbers) > MAX_TEMPLATE_LOOP:
+        raise _TemplateTooCostly(f"range() of {len(numbers)} numbers (at most {MAX_TEMPLATE_LOOP})")
+    return numbers
+
+
+_ENV = _BoundedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+_ENV.globals["range"] = _short_range
+for _name in _WIDTH_FILTERS:
+    _ENV.filters.pop(_name, None)
+
+
+def _check_shape(source: str) -> None:
+    """Refuse what makes a template's work grow faster than its input: loops inside loops,
+    recursive loops, macros and call blocks (which nest loops by calling), and anything
+    that loads another template."""
+    tree = _ENV.parse(source)
+    for loop in tree.find_all(nodes.For):
+        if loop.recursive:
+            raise _TemplateTooCostly("a recursive loop")
+        if next(loop.find_all(nodes.For), None) is not None:
+            raise _TemplateTooCostly("a loop inside a loop")
+    for kind, what in ((nodes.Macro, "a macro"), (nodes.CallBlock, "a call block"),
+                       (nodes.Include, "an include"), (nodes.Import, "an import"),
+                       (nodes.FromImport, "an import"), (nodes.Extends, "extends")):
+        if next(tree.find_all(kind), None) is not None:
+            raise _TemplateTooCostly(f"{what} is not available in templates")
+
+
+def _fill(source: str, fields: dict[str, Any]) -> str:
+    """Render ``source`` piece by piece, stopping when it grows too long or too slow."""
+    _check_shape(source)
+    deadline = time.monotonic() + MAX_TEMPLATE_S
+    pieces: list[str] = []
+    size = 0
+    for piece in _ENV.from_string(source).generate(**fields):
+        size += len(piece)
+        if size > MAX_TEMPLATE_CHARS:
+            raise _TemplateTooCostly(f"the text grows beyond {MAX_TEMPLATE_CHARS} characters")
+        if time.monotonic() > deadline:
+            raise _TemplateTooCostly(f"filling it in takes longer than {MAX_TEMPLATE_S:g} s")
+        pieces.append(piece)
+    return "".join(pieces)
 
 
 def render_template(source: str, fields: dict[str, Any], where: str) -> str:
@@ -130,7 +227,9 @@ def render_template(source: str, fields: dict[str, Any], where: str) -> str:
     if "{" not in source:
         return source
     try:
-        return _ENV.from_string(source).render(**fields)
+        return _fill(source, fields)
+    except _TemplateTooCostly as error:
+        raise JobError(f"{where}: the template is too costly to fill in: {error}") from None
     except UndefinedError as error:
         message = str(error.message or error)
         missing = re.fullmatch(r"'(\w+)' is undefined", message)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from jobs.api import create_app
 from jobs.db import Artifact
-from jobs.schema import JobError
+from jobs.schema import JobError, render_template
 from jobs.store import NotFoundError
 
 BODY = {"message": "Es tut uns leid.", "font": "tech", "seed": 3}
@@ -27,6 +27,41 @@ def test_templates_cannot_reach_python_internals(make_store, template):
     with pytest.raises(JobError, match="template"):
         store.submit(shop, {"template": template, "fields": {"vorname": "Anna"},
                             "font": "tech"})
+
+
+@pytest.mark.parametrize(("template", "why"), [
+    ("{{ 'a' * 100000000 }}", "'\\*' would make 100000000 items"),
+    ("{{ ((10**60)**60)**60 }}", "'\\*\\*' would make a number"),
+    ("{{ '{:>100000000}'.format(1) }}", "unsafe"),
+    ("{{ 'a'.ljust(100000000) }}", "unsafe"),
+    ("{{ vorname['center'](100000000) }}", "unsafe"),
+    ("{{ 'a'|center(100000000) }}", "No filter named 'center'"),
+    ("{{ '%100000000s' % vorname }}", "'%' formatting"),
+    ("{% for i in range(10**6) %}x{% endfor %}", "range\\(\\) of 1000000 numbers"),
+    ("{% for i in range(999) %}{% for j in range(999) %}{% endfor %}{% endfor %}",
+     "a loop inside a loop"),
+    ("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "a macro"),
+    ("{% for i in range(999) %}{{ vorname * 999 }}{% endfor %}", "beyond 20000 characters"),
+])
+def test_templates_cannot_exhaust_the_service(make_store, template, why):
+    """A shop's template that would build a text of 100 MB, a number of millions of
+    digits, or loop a billion times is refused by name, at once, before anything is
+    stored."""
+    store = make_store()
+    shop = store.create_shop("Sandbox")[0]
+    with pytest.raises(JobError, match=f"template: .*{why}"):
+        store.submit(shop, {"template": template, "fields": {"vorname": "Anna"},
+                            "font": "tech"})
+    assert store.list_jobs(shop.id)[0] == []
+
+
+def test_ordinary_templates_still_work():
+    fields = {"vorname": "anna", "artikel": ["Vase", "Tasse"], "betrag": 12.5}
+    text = render_template(
+        "Liebe {{ vorname|title }}, {% for a in artikel %}{{ a }}{% if not loop.last %} "
+        "und {% endif %}{% endfor %} kommen neu. {{ (betrag * 2)|round(1) }} {{ '-' * 3 }}",
+        fields, "template")
+    assert text == "Liebe Anna, Vase und Tasse kommen neu. 25.0 ---"
 
 
 def test_merge_field_values_are_text_not_templates(make_store):
