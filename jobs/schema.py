@@ -221,6 +221,18 @@ def _fill(source: str, fields: dict[str, Any]) -> str:
     return "".join(pieces)
 
 
+def check_template(source: str, where: str) -> None:
+    """Raise :class:`JobError` naming ``where`` when ``source`` cannot be read as a
+    template or has a shape templates may not have (:func:`_check_shape`); nothing is
+    filled in, so merge fields need not be given."""
+    try:
+        _check_shape(source)
+    except _TemplateTooCostly as error:
+        raise JobError(f"{where}: the template is too costly to fill in: {error}") from None
+    except TemplateError as error:
+        raise JobError(f"{where}: the template cannot be read ({error})") from error
+
+
 def render_template(source: str, fields: dict[str, Any], where: str) -> str:
     """``source`` with ``{{ name }}`` merge fields filled from ``fields``, in Jinja2's
     sandbox; a missing field or a broken template is a :class:`JobError` naming it."""

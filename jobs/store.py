@@ -47,7 +47,7 @@ from jobs.db import (
     utcnow,
 )
 from jobs.render import choose_seed, validate_job
-from jobs.schema import JobError, JobSpec, parse_job
+from jobs.schema import JobError, JobSpec, check_template, parse_job
 from jobs.settings import Settings
 from jobs.states import EDITABLE, State, TransitionError, check_transition
 
@@ -337,6 +337,9 @@ class Store:
                            f"(one of {', '.join(TEMPLATE_KEYS)})")
         if not str(body.get("template", "")).strip():
             raise JobError("template: a stored template needs its 'template' text")
+        for key in ("template", "greeting", "closing", "signature"):
+            if isinstance(body.get(key), str):
+                check_template(body[key], key)
         with self.session() as s:
             row = s.scalar(select(Template).where(Template.shop_id == shop_id,
                                                   Template.name == name))

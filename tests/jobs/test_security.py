@@ -55,6 +55,17 @@ def test_templates_cannot_exhaust_the_service(make_store, template, why):
     assert store.list_jobs(shop.id)[0] == []
 
 
+def test_a_stored_template_is_checked_when_stored(make_store):
+    store = make_store()
+    shop = store.create_shop("Sandbox")[0]
+    with pytest.raises(JobError, match="template: .*a loop inside a loop"):
+        store.put_template(shop.id, "nested", {
+            "template": "{% for a in x %}{% for b in x %}{% endfor %}{% endfor %}"})
+    with pytest.raises(JobError, match="greeting: the template cannot be read"):
+        store.put_template(shop.id, "broken", {"template": "Hallo", "greeting": "{{ name"})
+    assert store.templates(shop.id) == []
+
+
 def test_ordinary_templates_still_work():
     fields = {"vorname": "anna", "artikel": ["Vase", "Tasse"], "betrag": 12.5}
     text = render_template(
