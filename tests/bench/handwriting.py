@@ -23,19 +23,17 @@ RUNS = 15  # timed runs per card after one warm-up; the median is reported
 MERGE_TOLERANCE_MM = 0.05  # vpype linemerge's default, and plotter.optimize.merge's
 
 
-def median_ms(*works: Callable[[], object], runs: int = RUNS) -> list[float]:
-    """Median wall time in ms of each of ``works`` over ``runs`` calls, after one warm-up
-    call each. The works take turns, so a spell of load on the machine slows all of them
-    alike instead of whichever happened to be timed then."""
-    for work in works:
-        work()
-    times: list[list[float]] = [[] for _ in works]
+def median_ms(work: Callable[[], object], runs: int = RUNS) -> float:
+    """Median wall time of ``work()`` in ms over ``runs`` calls, after one warm-up call.
+    Each side is timed in a run of its own (warm caches and allocator, as in a worker
+    that lays out card after card), ours first, then vpype's."""
+    work()
+    times = []
     for _ in range(runs):
-        for work, spent in zip(works, times, strict=True):
-            start = time.perf_counter()
-            work()
-            spent.append(time.perf_counter() - start)
-    return [statistics.median(spent) * 1000.0 for spent in times]
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000.0
 
 
 @dataclass(frozen=True)
@@ -82,10 +80,8 @@ def measure_card(stem: str, spec: JobSpec, *, with_vpype: bool, runs: int = RUNS
         return vpype_ref.text_block(text, x_height_mm=layout.x_height_mm, width_mm=width_mm,
                                     language=spec.language)
 
-    if with_vpype:
-        ours_ms, vpype_ms = median_ms(ours, vpype_text, runs=runs)
-    else:
-        (ours_ms,) = median_ms(ours, runs=runs)
+    ours_ms = median_ms(ours, runs)
+    vpype_ms = median_ms(vpype_text, runs) if with_vpype else None
     row = HandwritingRow(
         job=stem, font=layout.font, words=layout.word_count, x_height_mm=layout.x_height_mm,
         ours_ms=ours_ms, ours_lifts=layout.drawing.pen_lifts(),
