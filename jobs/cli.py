@@ -124,7 +124,9 @@ def plot(target: Path = typer.Argument(..., help="G-code file or job output dire
          simulate: bool = typer.Option(False, "--simulate", help="plot on a simulated GRBL"),
          time_scale: float = typer.Option(
              1.0, help="simulator: wall seconds per simulated second (0 = fastest)")) -> None:
-    """Stream a card's G-code to a GRBL plotter (exit 0 plotted, 3 interrupted)."""
+    """Stream a card's G-code to a GRBL plotter (exit 0 plotted, 2 bad input, 3 interrupted,
+    4 not connected: port not opened, no GRBL banner or Ctrl-C while connecting; no line
+    of the card was sent)."""
     from jobs.plotcli import plot_command
 
     raise typer.Exit(plot_command(target, port, profile, simulate, time_scale=time_scale))

@@ -1,6 +1,13 @@
 """``penpost plot`` and ``penpost simulate``: thin commands over :mod:`plotter.stream` and
 :mod:`plotter.simulator`. Plain functions returning an exit status; ``jobs/cli.py`` wires
-them into the typer app."""
+them into the typer app.
+
+Exit status of ``penpost plot``: 0 plotted; 2 bad input (a file, profile or option; typer
+uses 2 for usage errors too); 3 interrupted (the card started and did not finish: an
+abort, ``error:N``, ``ALARM:N``, a disconnect or a reply timeout); 4 not connected (the port
+cannot be opened, no GRBL banner came, or Ctrl-C while connecting): no line of the card
+was sent, so the card is untouched.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +36,7 @@ from plotter.stream import GrblError, GrblStreamer, StreamEvent, StreamResult
 EXIT_PLOTTED = 0
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 3
+EXIT_NOT_CONNECTED = 4  # no controller reached: no line of the card was sent
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -84,10 +92,11 @@ def _seconds(value: float | None) -> str:
 
 def plot_command(target: Path, port: str | None, profile: str, simulate: bool, *,
                  time_scale: float = 1.0, reply_timeout_s: float = 10.0,
-                 quiet: bool = False) -> int:
+                 connect_timeout_s: float = 5.0, quiet: bool = False) -> int:
     """Plot a G-code file (or a job directory's ``card.gcode``) on ``port``, or on a
     simulated controller with ``simulate`` (``time_scale`` wall s per simulated s, 0 =
-    as fast as possible). Returns 0 when plotted, 3 when interrupted, 2 on bad input."""
+    as fast as possible). Returns 0 when plotted, 2 on bad input, 3 when interrupted, 4
+    when no controller was reached (see the module's docstring)."""
     path = gcode_path(target)
     try:
         machine: MachineProfile = load_profile(profile)
@@ -133,9 +142,18 @@ def plot_command(target: Path, port: str | None, profile: str, simulate: bool, *
     result: StreamResult | None = None
     failure: Exception | None = None
     try:
-        with GrblStreamer(device, machine, on_event=on_event,
-                          reply_timeout_s=reply_timeout_s) as streamer:
-            streamer.connect()
+        with GrblStreamer(device, machine, on_event=on_event, reply_timeout_s=reply_timeout_s,
+                          connect_timeout_s=connect_timeout_s) as streamer:
+            try:
+                streamer.connect()
+            except GrblError as error:
+                err.print(f"[bold red]not connected:[/] {error}; nothing was plotted",
+                          highlight=False)
+                return EXIT_NOT_CONNECTED
+            except KeyboardInterrupt:
+                err.print(f"[bold red]cancelled[/] while connecting to {device}; nothing "
+                          "was plotted", highlight=False)
+                return EXIT_NOT_CONNECTED
 
             def run() -> None:
                 nonlocal result, failure

@@ -21,6 +21,14 @@ the controller:
   cycle start buttons (:meth:`SimulatedGrbl.press_feed_hold`,
   :meth:`SimulatedGrbl.press_cycle_start`).
 
+Settings: ``$N=value`` is answered ``error:8`` unless the machine is idle, as GRBL does, and
+storing it writes EEPROM for :data:`EEPROM_WRITE_S` simulated seconds, during which the
+AVR's serial interrupt is off: every byte that arrives meanwhile is lost
+(:attr:`SimLog.eeprom_lost_bytes`), and the ``ok`` comes only after the write. In virtual
+time the write also takes :data:`EEPROM_WRITE_S` wall seconds, so that a host that does
+not wait for the ``ok`` shows it. ``auto_report_s`` (wall seconds, 0 = off) pushes a status report unasked that often, as
+FluidNC's ``$Report/Interval`` and grblHAL's auto-report do (GRBL 1.1 does not).
+
 Time: ``time_scale`` is wall seconds per simulated second (1 = real time, 0.1 = ten times
 faster). ``time_scale=0`` runs in *virtual time*: the host is taken as infinitely fast,
 simulated time moves only when the controller has to wait for motion (a full planner, a
@@ -76,6 +84,9 @@ BANNER = f"Grbl {VERSION} ['$' for help]"
 BUILD_INFO = f"[VER:{VERSION}.20190825:]"
 RX_BUFFER_BYTES = 128  # RX_BUFFER_SIZE in grbl/config.h; the ring holds one byte less
 LINE_MAX_CHARS = 79  # LINE_BUFFER_SIZE 80 less the terminating zero
+# storing a setting rewrites the bytes that changed: a float and the checksum, 5 bytes
+# at 3.4 ms per erase+write cycle of the ATmega328P's EEPROM
+EEPROM_WRITE_S = 0.017
 RESET = 0x18
 STATUS = ord("?")
 HOLD = ord("!")
@@ -88,6 +99,7 @@ _G_GROUP = {0: "motion", 1: "motion", 4: "non-modal", 17: "plane", 20: "units", 
 _M_GROUP = {2: "stop", 30: "stop", 3: "spindle", 4: "spindle", 5: "spindle", 7: "coolant",
             8: "coolant", 9: "coolant"}
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)")
+_STORE = re.compile(r"\$\d+=.*")  # a setting stored to EEPROM
 
 
 class _GrblError(Exception):
@@ -110,7 +122,9 @@ class Faults:
     error_at_line: dict[int, int] = field(default_factory=dict)  # K -> answer error:N
     alarm_at_line: dict[int, int] = field(default_factory=dict)  # K -> push ALARM:N instead
     disconnect_after_lines: int | None = None  # vanish when line K+1 arrives
-    slow_reply_s: dict[int, float] = field(default_factory=dict)  # K -> wall s before its ok
+    # K -> wall s the parser works on line K before its ok, reading nothing more (as in a
+    # long dwell); the machine runs what it has and '?' is answered meanwhile
+    slow_reply_s: dict[int, float] = field(default_factory=dict)
     drop_reply_at_line: set[int] = field(default_factory=set)  # K -> never answer
 
 
@@ -130,12 +144,23 @@ class SimLog:
     first_line_s: float | None = None  # when the first G-code line arrived
     idle_s: float = 0.0  # when the machine last ran out of work
     alarms: list[int] = field(default_factory=list)  # ALARM codes raised
+    eeprom_lost_bytes: int = 0  # bytes that arrived while a setting was written to EEPROM
     errors: list[tuple[int, int]] = field(default_factory=list)  # (line, error code) answered
 
     @property
     def plot_s(self) -> float:
         """Simulated seconds from the first G-code line to the machine going idle."""
         return self.idle_s - (self.first_line_s or 0.0)
+
+
+@dataclass(frozen=True)
+class _EepromWrite:
+    """A setting being stored: until when (simulated s, and wall s in virtual time), and
+    the bytes of its line, answered ``ok`` when the write ends."""
+
+    until_s: float
+    until_wall: float
+    nbytes: int
 
 
 @dataclass
@@ -147,6 +172,7 @@ class _Busy:
     line: int
     nbytes: int
     wait_seq: int | None = None
+    until_wall: float | None = None  # a slow reply (fault): the ok waits till then
 
 
 def default_settings(profile: MachineProfile) -> dict[int, float]:
@@ -186,12 +212,14 @@ class SimulatedGrbl:
                  baud: int | None = None, settings: dict[int, float] | None = None,
                  faults: Faults | None = None, idle_grace_s: float = 0.2,
                  host_wait_s: float = 0.05, host_budget_bytes: int = RX_BUFFER_BYTES - 1,
-                 reply_latency_s: float = 0.0) -> None:
+                 reply_latency_s: float = 0.0, auto_report_s: float = 0.0) -> None:
         if time_scale < 0:
             raise ValueError(f"time_scale must be >= 0, got {time_scale}")
         if reply_latency_s < 0:
             raise ValueError(f"reply_latency_s must be >= 0, got {reply_latency_s}")
         self.reply_latency_s = reply_latency_s
+        self.auto_report_s = auto_report_s
+        self._next_report_wall = 0.0
         self.profile = profile
         self.time_scale = time_scale
         self.baud = baud or profile.baud
@@ -221,7 +249,6 @@ class SimulatedGrbl:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._out = bytearray()  # replies ready to go, in order
-        self._delayed: deque[tuple[float, bytes]] = deque()  # slow replies: (wall s, bytes)
         self._adapter: deque[tuple[float, bytes]] = deque()  # in the USB adapter: (wall s, bytes)
         self._tx = bytearray()  # on the wire to the host, not yet taken by the pty
         self.now = 0.0  # simulated seconds
@@ -316,6 +343,8 @@ class SimulatedGrbl:
     def _run(self) -> None:
         while not self._stop.is_set() and not self.disconnected:
             try:
+                if self.auto_report_s > 0:
+                    self._auto_report()
                 if self.time_scale > 0:
                     self._tick_realtime()
                 else:
@@ -325,8 +354,19 @@ class SimulatedGrbl:
                     break
                 raise
 
+    def _auto_report(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if now >= self._next_report_wall and self._master is not None:
+                self._next_report_wall = max(self._next_report_wall + self.auto_report_s, now)
+                self._write_now(self._status_report() + "\r\n")
+
     def _tick_realtime(self) -> None:
         with self._lock:
+            if self._eeprom is not None:
+                # what came while the setting was written is lost; read it before the
+                # clock ends the write
+                self._read_input()
             self._advance((time.monotonic() - self._wall0) / self.time_scale)
             # wake for the next step end or line arrival, or a reply would lag up to the
             # poll interval (0.2 simulated s at a time scale of 0.05)
@@ -344,7 +384,24 @@ class SimulatedGrbl:
     def _tick_virtual(self) -> None:
         with self._lock:
             self._read_input()
+            write = self._eeprom
+            hold_s = write.until_wall - time.monotonic() if write is not None else 0.0
+            if hold_s > 0:
+                self._flush_output()
+        if hold_s > 0:
+            self._wait_input(hold_s)  # the bytes that come meanwhile are lost
+            return
+        with self._lock:
+            self._read_input()
             self._try_parse()
+            # a slow reply (fault) with nothing left to run: only wall time ends it
+            stall_s = self._stall_s() if self._next_event() == math.inf else 0.0
+            if stall_s > 0:
+                self._flush_output()
+        if stall_s > 0:
+            self._wait_input(stall_s)
+            return
+        with self._lock:
             if not self._need_reset and self._needs_time():
                 waited = time.monotonic() - self._reply_wall
                 if (self._awaiting_host and len(self._rx_lines) < 2
@@ -381,8 +438,14 @@ class SimulatedGrbl:
         if master is None:
             time.sleep(timeout)
             return
+        now = time.monotonic()
+        if self.auto_report_s > 0:
+            timeout = min(timeout, self._next_report_wall - now)
+        stall_s = self._stall_s()
+        if stall_s > 0:
+            timeout = min(timeout, stall_s)
         wants_write = [master] if self._tx else []
-        select.select([master], wants_write, [], timeout)
+        select.select([master], wants_write, [], max(timeout, 0.0))
 
     def _read_input(self) -> None:
         master = self._master
@@ -404,11 +467,19 @@ class SimulatedGrbl:
                 self._receive(byte)
 
     def _receive(self, byte: int) -> None:
+        if self._eeprom is not None:
+            # eeprom.c writes with interrupts off: the serial interrupt misses the byte
+            self.log.eeprom_lost_bytes += 1
+            return
         # real-time commands are picked out by the serial interrupt and never enter the
         # receive buffer; that is why they need no ok and do not count against it
         if byte == RESET:
             self._soft_reset()
         elif byte == STATUS:
+            # the report is made when the '?' arrives, behind the bytes sent before it:
+            # those are in the receive buffer or already read by the parser, so the Bf
+            # figure is true to the byte
+            self._advance(self._serial_free)
             self._write_now(self._status_report() + "\r\n")
         elif byte == HOLD:
             self._feed_hold()
@@ -439,14 +510,10 @@ class SimulatedGrbl:
     # --- output ------------------------------------------------------------------------
 
     def _emit(self, text: str) -> None:
-        """Queue a reply in order behind any held-back (slow) reply."""
+        """Send a reply (or the banner, a pushed ALARM): the host's turn."""
         self._awaiting_host = True
         self._reply_wall = time.monotonic()
-        if self._delayed:
-            self._delayed.append((0.0, text.encode("ascii")))
-        else:
-            self._out += text.encode("ascii")
-        self._flush_output()
+        self._write_now(text)
 
     def _write_now(self, text: str) -> None:
         self._out += text.encode("ascii")
@@ -455,11 +522,6 @@ class SimulatedGrbl:
     def _reply(self, line: int, text: str, nbytes: int) -> None:
         """The answer to G-code line ``line`` of ``nbytes`` bytes, faults applied."""
         if line in self.faults.drop_reply_at_line:
-            return
-        delay = self.faults.slow_reply_s.get(line)
-        if delay:
-            self._delayed.append((time.monotonic() + delay, f"{text}\r\n".encode("ascii")))
-            self._acked(nbytes)
             return
         self._answer(text + "\r\n", nbytes)
 
@@ -488,8 +550,6 @@ class SimulatedGrbl:
 
     def _flush_output(self) -> None:
         now = time.monotonic()
-        while self._delayed and self._delayed[0][0] <= now:
-            self._out += self._delayed.popleft()[1]
         if self._out:
             if self.reply_latency_s > 0 and self.time_scale > 0:
                 # the USB-serial adapter passes bytes on only after its latency
@@ -537,6 +597,7 @@ class SimulatedGrbl:
         self._current_start = 0.0
         self._current_end = 0.0
         self._busy: _Busy | None = None
+        self._eeprom: _EepromWrite | None = None
         self._hold = False
         self._starve_mark: tuple[float, int] | None = None
         self._rx_lines.clear()
@@ -704,13 +765,16 @@ class SimulatedGrbl:
 
     def _next_event(self) -> float:
         t = self._current_end if self._current is not None else math.inf
+        if self._eeprom is not None:
+            t = min(t, max(self._eeprom.until_s, self.now))
         if self._busy is None and self._rx_lines and not self._need_reset:
             t = min(t, max(self._rx_lines[0][1], self.now))
         return t
 
     def _needs_time(self) -> bool:
-        """Virtual time: the parser waits for motion or for bytes on the wire."""
-        if self._busy is not None:
+        """Virtual time: the parser waits for motion, an EEPROM write or for bytes on the
+        wire."""
+        if self._busy is not None or self._eeprom is not None:
             return True
         return bool(self._rx_lines) and self._rx_lines[0][1] > self.now
 
@@ -777,7 +841,6 @@ class SimulatedGrbl:
             self._servo_pen_down = False
             self._pen_changed(False)
         self._need_reset = False
-        self._delayed.clear()
         # the host starts counting afresh after a reset
         self._line_bytes_in = self._acked_bytes = 0
         self._ack_log_bytes.clear()
@@ -829,6 +892,14 @@ class SimulatedGrbl:
 
     def _try_parse(self) -> None:
         """Read lines while the parser can act on them at the current time."""
+        write = self._eeprom
+        if write is not None:
+            if self.now < write.until_s or time.monotonic() < write.until_wall:
+                return
+            self._eeprom = None
+            self._answer("ok\r\n", write.nbytes)
+            # virtual time: what the host sends next, it sent after this ok reached it
+            self._last_send_s = max(self._last_send_s, self.now + self.reply_latency_s)
         while not self._need_reset and not self.disconnected:
             if self._busy is not None:
                 if not self._continue_busy():
@@ -859,9 +930,22 @@ class SimulatedGrbl:
                 if self._seq_done < busy.wait_seq:
                     return False
                 busy.wait_seq = None
+        delay = self.faults.slow_reply_s.get(busy.line)
+        if delay:
+            if busy.until_wall is None:
+                busy.until_wall = time.monotonic() + delay
+            if time.monotonic() < busy.until_wall:
+                return False
         self._busy = None
         self._reply(busy.line, "ok", busy.nbytes)
         return True
+
+    def _stall_s(self) -> float:
+        """Wall seconds until a slow reply (fault) lets the parser go on; 0 if none."""
+        busy = self._busy
+        if busy is None or busy.until_wall is None:
+            return 0.0
+        return max(busy.until_wall - time.monotonic(), 0.0)
 
     def _handle_line(self, raw: bytes) -> None:
         nbytes = len(raw)
@@ -873,7 +957,11 @@ class SimulatedGrbl:
             self._answer("ok\r\n", nbytes)  # empty lines are answered, for syncing
             return
         if code.startswith("$"):
-            self._answer(self._system(code), nbytes)
+            reply = self._system(code)
+            if reply == "ok\r\n" and _STORE.fullmatch(code):
+                self._write_eeprom(nbytes)
+            else:
+                self._answer(reply, nbytes)
             return
         self.log.lines_received += 1
         k = self.log.lines_received
@@ -906,6 +994,32 @@ class SimulatedGrbl:
             return
         self._busy = _Busy(deque(commands), k, nbytes)
         self._continue_busy()
+
+    def _write_eeprom(self, nbytes: int) -> None:
+        """Store a setting: the parser and the serial port stop for the write, and the
+        bytes already on the wire behind the line are lost with the ones to come."""
+        start = self.now
+        wall = time.monotonic() + EEPROM_WRITE_S if self.time_scale == 0 else 0.0
+        self._eeprom = _EepromWrite(start + EEPROM_WRITE_S, wall, nbytes)
+        kept = bytearray()
+        stamps: list[float] = []
+        for raw, end_s in self._rx_lines:
+            stamps += [end_s - (len(raw) - 1 - i) * self.byte_s for i in range(len(raw))]
+            kept += raw
+        partial = len(self._rx_partial)
+        stamps += [self._serial_free - (partial - 1 - i) * self.byte_s for i in range(partial)]
+        kept += self._rx_partial
+        self._rx_lines.clear()
+        self._rx_partial.clear()
+        for byte, stamp in zip(kept, stamps, strict=True):
+            if stamp > start:
+                self.log.eeprom_lost_bytes += 1
+                self._rx_used -= 1
+                continue
+            self._rx_partial.append(byte)
+            if byte in (0x0A, 0x0D):
+                self._rx_lines.append((bytes(self._rx_partial), stamp))
+                self._rx_partial.clear()
 
     def _error(self, line: int, code: int, nbytes: int) -> None:
         self.log.errors.append((line, code))

@@ -15,12 +15,16 @@ they come when a report first shows the hold (after :meth:`GrblStreamer.pause`, 
 button on the machine) and when one first shows it over. A card that did not finish is
 reported ``interrupted`` with the reason, the line and GRBL's meaning of the code, never
 ``finished``; after any interrupt the streamer stops the machine (feed hold, soft reset,
-``$X``) and lifts the pen where the controller still answers. Times are seconds,
-positions machine mm.
+``$X``) and lifts the pen where the controller still answers. A reply lost on the way is
+found from the status reports' receive-buffer figure (:class:`_LostReplyWatch`), or at
+worst by the reply timeout, which status reports do not hold off. A ``$`` setting in a
+program goes alone, on a machine at rest, and nothing follows it until it is answered.
+Times are seconds, positions machine mm.
 """
 
 from __future__ import annotations
 
+import math
 import queue
 import re
 import threading
@@ -186,6 +190,78 @@ class ControllerInfo:
     alarm: bool = False
 
 
+class _LostReplyWatch:
+    """Tells a lost reply from the receive-buffer figure of the status reports
+    (``Bf:<blocks free>,<rx bytes free>``).
+
+    GRBL's output keeps its order: when a report is read, every reply sent before it has
+    been read, and none sent after. When the report also answers a ``?`` written after
+    our last line, the controller had every byte we sent. Then, with no reply lost, our
+    unanswered bytes are the bytes in its receive buffer (``rx_bytes`` - rx free) plus at
+    most the line its parser holds, which is the oldest unanswered one (it runs it, or
+    waits for a planner slot or a sync)::
+
+        unanswered - held <= bytes of the oldest unanswered line
+
+    A lost reply leaves in our count a line the controller is done with, so the excess
+    passes that line once the parser holds the next. Two such reports in a row with no
+    reply between them stop the card. A report with no excess, or with bytes waiting in
+    the receive buffer (the parser then holds a line, see :meth:`report`) and no more
+    excess than that line, says every reply sent so far has come: the lost one answers a
+    later line. GRBL's ``Bf`` may show one byte too few free (its ring buffer's count),
+    which only lowers the excess.
+
+    Report k answers the k-th ``?`` or a later one (a ``?`` may go unanswered, as while
+    GRBL writes EEPROM, but is never answered twice). A controller that reports unasked
+    (FluidNC's auto-report) breaks that: the streamer turns the watch ``off`` once more
+    reports came than ``?`` went. Reports without ``Bf`` (``$10`` without buffer data)
+    tell nothing.
+    """
+
+    def __init__(self, rx_bytes: int) -> None:
+        self.rx_bytes = rx_bytes
+        self.off = False
+        self.suspect = 0  # reports in a row, with no reply between, that showed an excess
+        self.proven = 0  # the replies to the lines before this index have all come
+
+    def reply(self) -> None:
+        self.suspect = 0
+
+    def report(self, status: Status, fresh: bool, unacked: deque[tuple[int, int]],
+               in_flight: int, acked: int) -> tuple[int, int] | None:
+        """Look at one report (``fresh``: it answers a ``?`` written after our last line).
+        Returns the first and last index of the lines one of which lost its reply, once
+        two fresh reports in a row say one was lost."""
+        if self.off or not fresh or status.rx_free is None:
+            return None
+        if not unacked:
+            self.proven, self.suspect = acked, 0
+            return None
+        held = self.rx_bytes - status.rx_free
+        excess = in_flight - held
+        if excess <= unacked[0][1]:
+            self.suspect = 0
+            # no reply lost so far when nothing is in excess, or when bytes wait in the
+            # receive buffer: GRBL makes a report only with the buffer drained or with a
+            # whole line read, so waiting bytes mean its parser holds the oldest line
+            # (3 bytes, as GRBL's count may be one too many)
+            if excess <= 0 or held >= 3:
+                self.proven = acked
+            return None
+        self.suspect += 1
+        if self.suspect < 2:
+            return None
+        # the controller is done with the oldest lines whose bytes fit in the excess (the
+        # last of them may be the one its parser holds: the range errs on the wide side)
+        done = used = 0
+        for _, size in unacked:
+            if used + size > excess:
+                break
+            used += size
+            done += 1
+        return self.proven, unacked[done - 1][0]
+
+
 class _Interrupt(Exception):
     def __init__(self, reason: str, index: int | None = None, lift: bool = True,
                  names_line: bool = False) -> None:
@@ -258,6 +334,11 @@ class GrblStreamer:
         self.status: Status | None = None
         self.info: ControllerInfo | None = None
         self.max_unacked_bytes = 0  # most bytes ever sent and unanswered (≤ rx_limit)
+        # the lost-reply watch (see _LostReplyWatch): '?' bytes written, status reports
+        # taken from the port, and how many '?' had been written when a line last was
+        self._polls = 0
+        self._reports = 0
+        self._polls_at_line = 0
 
     # --- port -------------------------------------------------------------------------
 
@@ -321,6 +402,10 @@ class GrblStreamer:
         try:
             with self._write_lock:
                 self._serial.write(data)
+                if data == b"?":
+                    self._polls += 1
+                elif data not in (b"!", b"~", RESET):
+                    self._polls_at_line = self._polls
         except (serial.SerialException, OSError) as error:
             raise _Interrupt(f"controller disconnected: {error}", lift=False) from error
 
@@ -330,16 +415,21 @@ class GrblStreamer:
 
     def _next(self, timeout: float) -> tuple[str, str] | None:
         try:
-            return self._inbox.get(timeout=max(timeout, 0.0))
+            item = self._inbox.get(timeout=max(timeout, 0.0))
         except queue.Empty:
             return None
+        if item[1].startswith("<"):
+            self._reports += 1
+        return item
 
     def _drain(self) -> None:
         while True:
             try:
-                self._inbox.get_nowait()
+                item = self._inbox.get_nowait()
             except queue.Empty:
                 return
+            if item[1].startswith("<"):
+                self._reports += 1
 
     def _note_status(self, line: str) -> Status | None:
         try:
@@ -354,15 +444,20 @@ class GrblStreamer:
 
     def _wait_banner(self, timeout: float) -> tuple[str, bool]:
         """Wait for ``Grbl 1.1x ['$' for help]``; returns the version and whether the
-        controller came up locked in an alarm."""
+        controller came up locked in an alarm (the message that says so follows the
+        banner at once: it is looked for during 0.1 s after it, whatever else comes)."""
         deadline = time.monotonic() + timeout
         version = None
+        settled = math.inf  # when the lines that follow the banner have come
         alarm = False
-        while time.monotonic() < deadline:
-            item = self._next(min(deadline - time.monotonic(), 0.1) if version is None else 0.1)
+        while True:
+            now = time.monotonic()
+            if version is not None and now >= settled:
+                return version, alarm
+            if now >= deadline:
+                break
+            item = self._next(min(deadline, settled) - now)
             if item is None:
-                if version is not None:
-                    return version, alarm
                 continue
             kind, line = item
             if kind == "disconnected":
@@ -370,6 +465,7 @@ class GrblStreamer:
             match = _BANNER.match(line)
             if match:
                 version = match.group(1)
+                settled = time.monotonic() + 0.1
             elif version is not None and ("'$X' to unlock" in line or line.startswith("ALARM")):
                 alarm = True
         if version is None:
@@ -565,74 +661,92 @@ class GrblStreamer:
         unacked: deque[tuple[int, int]] = deque()  # (index, bytes)
         in_flight = 0
         sent = acked = 0
+        setting_sent = False  # a $ line is unanswered: nothing else goes until its reply
         last_reply = time.monotonic()
         last_poll = 0.0
         status_since_reply = False
+        watch = _LostReplyWatch(self.rx_limit + 1)
+
+        def interrupt(reason: str, index: int | None, **options: bool) -> _Interrupt:
+            exc = _Interrupt(reason, index, **options)
+            exc.acked = acked  # type: ignore[attr-defined]
+            return exc
+
         # after the last ok the machine may still run the planner's tail: wait for a
         # fresh status report that says it is done
         while acked < total or not (status_since_reply and not self._machine_busy()):
             if self._abort.is_set():
-                exc = _Interrupt(f"aborted by the operator after {acked} of {total} lines",
-                                 unacked[0][0] if unacked else (sent - 1 if sent else None))
-                exc.acked = acked  # type: ignore[attr-defined]
-                raise exc
-            # send while the next line fits; a $ line goes alone and is waited for
-            while sent < total:
+                raise interrupt(f"aborted by the operator after {acked} of {total} lines",
+                                unacked[0][0] if unacked else (sent - 1 if sent else None))
+            # every turn, whatever came: status reports are no replies to lines
+            self._check_timeout(unacked, time.monotonic() - last_reply, status_since_reply,
+                                acked, lines[sent - 1] if sent == total else None)
+            # send while the next line fits
+            while sent < total and not setting_sent:
                 code = lines[sent][1]
                 size = len(code) + 1
-                setting = code.startswith("$")
-                if setting and unacked:
-                    break
-                if in_flight + size > self.rx_limit:
+                if code.startswith("$"):
+                    # a setting goes alone, once the machine is at rest, and nothing
+                    # follows it until it is answered: GRBL answers error:8 to a setting
+                    # unless idle, and while it writes EEPROM it reads no serial bytes
+                    if unacked or not (status_since_reply and self._at_rest()):
+                        break
+                    setting_sent = True
+                elif in_flight + size > self.rx_limit:
                     break
                 self._write(code.encode("ascii") + b"\n")
                 unacked.append((sent, size))
                 in_flight += size
                 self.max_unacked_bytes = max(self.max_unacked_bytes, in_flight)
                 sent += 1
-                if setting:
-                    break
             now = time.monotonic()
-            if now - last_poll >= self.status_interval_s:
-                # '?' is a real-time byte: no ok, and outside the count
+            interval = self.status_interval_s
+            if sent < total and not unacked and lines[sent][1].startswith("$"):
+                interval = min(interval, 0.05)  # a setting waits for the machine to rest
+            if now - last_poll >= interval and not setting_sent:
+                # '?' is a real-time byte: no ok, and outside the count (and none goes
+                # while GRBL writes a setting to EEPROM: it would be lost)
                 self._write(b"?")
                 last_poll = now
-            item = self._next(min(0.05, self.status_interval_s))
-            now = time.monotonic()
+            item = self._next(min(0.05, interval))
             if item is None:
-                self._check_timeout(unacked, now - last_reply, status_since_reply, acked,
-                                    lines[sent - 1] if sent == total else None)
                 continue
             kind, line = item
             if kind == "disconnected":
-                index = unacked[0][0] if unacked else None
-                exc = _Interrupt(f"controller disconnected after {acked} of {total} lines "
-                                 f"({line})", index, lift=False)
-                exc.acked = acked  # type: ignore[attr-defined]
-                raise exc
+                raise interrupt(f"controller disconnected after {acked} of {total} lines "
+                                f"({line})", unacked[0][0] if unacked else None, lift=False)
             if line.startswith("<"):
                 status = self._note_status(line)
-                if status is not None:
-                    status_since_reply = True
-                    left = self._seconds_left(plan_, lines[acked - 1][0] if acked else 0)
-                    self._note_hold(status, acked, total, left)
-                    self._emit(StreamEvent("status", acked=acked, total=total, status=status,
-                                           seconds_left=left))
+                if status is None:
+                    continue
+                status_since_reply = True
+                if self._reports > self._polls:
+                    watch.off = True  # reports come unasked: they cannot be matched
+                lost = watch.report(status, self._reports > self._polls_at_line, unacked,
+                                    in_flight, acked)
+                if lost is not None:
+                    raise interrupt(self._lost_reason(lines, lost, status, in_flight),
+                                    lost[0], names_line=True)
+                left = self._seconds_left(plan_, lines[acked - 1][0] if acked else 0)
+                self._note_hold(status, acked, total, left)
+                self._emit(StreamEvent("status", acked=acked, total=total, status=status,
+                                       seconds_left=left))
                 continue
             if line == "ok" or line.startswith("error:"):
-                last_reply = now
+                last_reply = time.monotonic()
                 status_since_reply = False
+                watch.reply()
                 if not unacked:
                     continue  # a stray ok (e.g. from the wake-up newlines)
                 index, size = unacked.popleft()
                 in_flight -= size
+                if lines[index][1].startswith("$"):
+                    setting_sent = False
                 if line != "ok":
                     code_no = int(line[6:]) if line[6:].isdigit() else 0
                     number, gcode = lines[index]
-                    exc = _Interrupt(f"error:{code_no} at line {number} ({gcode!r}): "
-                                     f"{error_meaning(code_no)}", index, names_line=True)
-                    exc.acked = acked  # type: ignore[attr-defined]
-                    raise exc
+                    raise interrupt(f"error:{code_no} at line {number} ({gcode!r}): "
+                                    f"{error_meaning(code_no)}", index, names_line=True)
                 acked += 1
                 number, gcode = lines[index]
                 left = self._seconds_left(plan_, number)
@@ -643,18 +757,28 @@ class GrblStreamer:
                 code_no = int(line[6:]) if line[6:].isdigit() else 0
                 index = unacked[0][0] if unacked else (sent - 1 if sent else None)
                 where = f"at line {lines[index][0]} ({lines[index][1]!r})" if index is not None else ""
-                exc = _Interrupt(f"ALARM:{code_no} {where}: {alarm_meaning(code_no)}", index,
-                                 names_line=index is not None)
-                exc.acked = acked  # type: ignore[attr-defined]
-                raise exc
+                raise interrupt(f"ALARM:{code_no} {where}: {alarm_meaning(code_no)}", index,
+                                names_line=index is not None)
             if _BANNER.match(line):
-                index = unacked[0][0] if unacked else None
-                exc = _Interrupt("the controller reset itself mid-card", index)
-                exc.acked = acked  # type: ignore[attr-defined]
-                raise exc
+                raise interrupt("the controller reset itself mid-card",
+                                unacked[0][0] if unacked else None)
             if line.startswith("[MSG:"):
                 self._emit(StreamEvent("message", text=line, acked=acked, total=total))
         return acked
+
+    def _lost_reason(self, lines: list[tuple[int, str]], lost: tuple[int, int],
+                     status: Status, in_flight: int) -> str:
+        first, last = lost
+        number, code = lines[first]
+        held = self.rx_limit + 1 - (status.rx_free or 0)
+        span = (f"line {number} ({code!r})" if first == last else
+                f"one of lines {number} to {lines[last][0]}; the first candidate is line "
+                f"{number} ({code!r})")
+        return (f"a reply was lost: two status reports in a row show the controller "
+                f"holding {held} bytes while {in_flight} bytes sent are unanswered, more "
+                f"than the line it may be working on, so it has done with a line whose "
+                f"'ok' never came. GRBL's replies name no line: the lost one answered "
+                f"{span}")
 
     def _seconds_left(self, plan_: Plan | None, acked_line: int) -> float | None:
         """The planner's seconds still to run, counted from the block the machine is
@@ -689,6 +813,15 @@ class GrblStreamer:
             self._held = self._paused = self._pause_asked = False
             self._emit(StreamEvent("resumed", acked=acked, total=total, seconds_left=left,
                                    status=status, text="cycle start"))
+
+    def _at_rest(self) -> bool:
+        """Whether the last status report shows the machine at rest: not running (see
+        :meth:`_machine_busy`) and its planner empty (GRBL reports Idle for a moment
+        after a line is planned and before the cycle starts)."""
+        status = self.status
+        return (status is not None and not self._machine_busy()
+                and (status.planner_free is None
+                     or status.planner_free >= self.profile.planner_blocks))
 
     def _machine_busy(self) -> bool:
         """Whether the last status report says the machine still runs a card's tail (the

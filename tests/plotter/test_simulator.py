@@ -15,7 +15,7 @@ from plotter.gcode import read_program, write_gcode
 from plotter.grbl_codes import alarm_meaning, error_codes, error_meaning
 from plotter.planner import plan
 from plotter.profile import load_profile
-from plotter.simulator import BANNER, SimulatedGrbl
+from plotter.simulator import BANNER, EEPROM_WRITE_S, SimulatedGrbl
 
 STATUS = re.compile(r"^<(Idle|Run|Hold:\d|Alarm|Check)\|MPos:-?\d+\.\d{3},-?\d+\.\d{3},-?\d+\.\d{3}"
                     r"\|Bf:\d+,\d+\|FS:\d+,\d+(\|WCO:[-\d.,]+)?>$")
@@ -228,3 +228,45 @@ def test_a_host_too_slow_for_short_segments_starves_the_planner(device):
     assert len(starved_lines) >= 10
     assert set(starved_lines) <= set(range(4, len(lines) + 1))
     assert sim.log.plot_s > estimate + 10 * 0.02
+
+
+def test_a_setting_waits_for_the_machine_to_rest(device):
+    sim, port = device()
+    assert ask(port, "G1X50F600") == ["ok"]  # planned: the machine runs it for 5 s
+    assert ask(port, "$110=5000") == ["error:8"]  # not idle
+    assert sim.settings[110] == 6000
+    assert ask(port, "G4P0") == ["ok"]  # answered once the move is done
+    assert ask(port, "$110=5000") == ["ok"]
+    assert sim.settings[110] == 5000
+
+
+def test_bytes_sent_while_a_setting_is_written_to_eeprom_are_lost(device):
+    """GRBL stops serial reception while it writes EEPROM: a move sent right behind a
+    setting, without waiting for its ok, is lost; the same move sent after the ok is
+    not. The ok itself comes once the write is done."""
+    sim, port = device()
+    before = sim.now
+    port.write(b"$110=5000\nG0X10\n")
+    assert port.readline().strip() == b"ok"
+    assert sim.now - before >= EEPROM_WRITE_S
+    assert sim.log.eeprom_lost_bytes == len(b"G0X10\n")
+    assert ask(port, b"?", until="<")[-1].startswith("<Idle|MPos:0.000,0.000")
+    assert sim.log.lines_received == 0
+    assert ask(port, "$111=5000") == ["ok"]
+    assert ask(port, "G0X10") == ["ok"]
+    assert sim.log.eeprom_lost_bytes == len(b"G0X10\n")
+    assert sim.settings[110] == sim.settings[111] == 5000
+
+
+def test_status_reports_the_receive_buffer_to_the_byte(device):
+    """``Bf:<blocks free>,<rx bytes free>``: with the planner full behind a 10 s move the
+    parser holds the 16th line, and the receive buffer holds exactly the lines after it
+    (the report is made when the '?' arrives, behind them)."""
+    sim, port = device(time_scale=1.0)
+    lines = ["G1X100F600"] + [f"G1Y{k}" for k in range(1, 18)]
+    port.write("".join(line + "\n" for line in lines).encode())
+    for _ in range(15):  # the moving block and 14 more fill the 15 blocks
+        assert ask(port, b"")[-1] == "ok"
+    status = ask(port, b"?", until="<")[-1]
+    held = sum(len(line) + 1 for line in lines[16:])
+    assert f"|Bf:0,{128 - held}|" in status, status

@@ -1,14 +1,19 @@
 """The GRBL streamer against the simulated controller over a real pty: whole cards for
-every GRBL profile, flow control, pause/resume, abort, error, alarm, disconnect and reply
-timeout (each ends interrupted with the line named and the pen up)."""
+every GRBL profile, flow control, settings in a card, pause/resume, abort, error, alarm,
+disconnect, reply timeout and lost replies (each ends interrupted with the line named and
+the pen up); and the exit status of ``penpost plot`` when no controller is reached."""
 
 from __future__ import annotations
+
+import re
+import threading
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from jobs.plotcli import EXIT_NOT_CONNECTED, plot_command
 from plotter.drawing import Drawing
 from plotter.gcode import read_program, write_gcode
 from plotter.planner import plan
@@ -135,9 +140,43 @@ def test_settings_that_differ_from_the_profile_are_warned(plot):
     assert "$110=5000" in warnings[0] and "$121=500" in warnings[1]
 
 
-def test_no_banner_is_a_clear_error(tmp_path):
+def test_a_port_that_cannot_be_opened_is_a_clear_error(tmp_path):
     with pytest.raises(GrblError, match="cannot open"):
         GrblStreamer(str(tmp_path / "nope"), load_profile("grbl-servo")).connect()
+
+
+def test_no_banner_is_a_clear_error():
+    """``loop://`` opens and echoes what is written, but no GRBL greets on it."""
+    streamer = GrblStreamer("loop://", load_profile("grbl-servo"), connect_timeout_s=0.2)
+    with streamer, pytest.raises(GrblError, match=r"no GRBL banner within 0.2 s"):
+        streamer.connect()
+
+
+def test_plot_exit_status_when_no_controller_is_reached(tmp_path, capsys, monkeypatch):
+    """``penpost plot``: a port that cannot be opened, a port with no GRBL on it and
+    Ctrl-C while connecting each exit with status 4 and one clear line, no traceback."""
+    profile = load_profile("grbl-servo")
+    path = tmp_path / "card.gcode"
+    path.write_text(write_gcode(random_drawing(1, n=3), profile))
+    assert plot_command(path, str(tmp_path / "nope"), "grbl-servo", False,
+                        quiet=True) == EXIT_NOT_CONNECTED
+    assert "cannot open" in capsys.readouterr().err
+    assert plot_command(path, "loop://", "grbl-servo", False, connect_timeout_s=0.2,
+                        quiet=True) == EXIT_NOT_CONNECTED
+    assert "no GRBL banner" in capsys.readouterr().err
+
+    def ctrl_c(self, **options):
+        self.open()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(GrblStreamer, "connect", ctrl_c)
+    try:
+        status = plot_command(path, "loop://", "grbl-servo", False, quiet=True)
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C while connecting escaped penpost plot")
+    assert status == EXIT_NOT_CONNECTED
+    err = capsys.readouterr().err
+    assert "cancelled while connecting to loop://" in err and "Traceback" not in err
 
 
 def test_parse_status_with_work_offset():
@@ -265,7 +304,9 @@ def test_error_at_line_k(plot):
 def test_alarm_mid_card(plot):
     sim, result, text = _interrupting(plot, faults=Faults(alarm_at_line={300: 1}))
     assert "ALARM:1" in result.reason and "Hard limit" in result.reason
-    assert result.line is not None and str(result.line) in result.reason
+    assert result.line == file_line(text, 300)
+    assert result.gcode == program_lines(text)[299][1]
+    assert f"at line {result.line} ({result.gcode!r})" in result.reason
     assert result.pen_up and not sim.pen_down
 
 
@@ -290,6 +331,10 @@ def test_disconnect(plot):
 @pytest.mark.parametrize("faults", [Faults(drop_reply_at_line={150}),
                                     Faults(slow_reply_s={150: 5.0})])
 def test_reply_timeout(plot, faults):
+    """In virtual time the card streams as fast as the host sends, so status reports
+    seldom come twice with no reply between: a dropped reply is found at the end, when
+    the controller is idle with empty buffers (see the lost-reply tests below for the
+    earlier stop)."""
     sim, result, text = _interrupting(plot, faults=faults, reply_timeout_s=0.5)
     assert "no reply within 0.5 s" in result.reason
     assert f"at line {result.line} ({result.gcode!r})" in result.reason
@@ -302,6 +347,95 @@ def test_reply_timeout(plot, faults):
         assert result.line == len(text.splitlines())
         assert result.acked == result.total - 1
     assert result.pen_up and not sim.pen_down
+
+
+def _stream_with_guard(streamer: GrblStreamer, text: str, guard_s: float = 30.0):
+    """Stream, aborting after ``guard_s`` so that a stream that would never end fails."""
+    guard = threading.Timer(guard_s, streamer.abort)
+    guard.start()
+    try:
+        return streamer.stream(text)
+    finally:
+        guard.cancel()
+
+
+def test_a_lost_reply_times_out_whatever_the_status_traffic(plot):
+    """Status reports are no replies: a lost reply times out however densely reports
+    come. Polled at 20 Hz, the streamer waits up to 50 ms for input; a controller that
+    also reports unasked every 2 ms (``auto_report_s``, as FluidNC's
+    ``$Report/Interval``) never lets that wait come back empty, and the timeout used to
+    be checked only then. (GRBL itself answers one report per ``?``, so the wait
+    outlasts the gap and the old check ran by luck.) Reports that come unasked cannot be
+    matched to our ``?``, so the lost-reply watch stands aside and the timeout finds the
+    lost reply."""
+    sim, streamer, events, profile = plot(faults=Faults(drop_reply_at_line={150}),
+                                         reply_timeout_s=0.5, status_interval_s=0.05,
+                                         sim_options={"auto_report_s": 0.002})
+    text = write_gcode(random_drawing(3, n=40), profile)
+    result = _stream_with_guard(streamer, text, guard_s=10.0)  # about 1 s here
+    assert not result.finished and "aborted" not in result.reason
+    assert "no reply within 0.5 s" in result.reason and "1 reply was lost" in result.reason
+    assert f"at line {result.line} ({result.gcode!r})" in result.reason
+    assert result.pen_up and not sim.pen_down
+
+
+@pytest.mark.parametrize("name", ["grbl-servo", "grbl-z"])
+def test_a_lost_reply_stops_the_card_at_once(plot, name):
+    """With the machine running in (scaled) real time and a fast poll, the status
+    reports' receive-buffer figure shows the controller done with a line whose ``ok``
+    never came: the card stops within a few lines, pen up, and the message gives the
+    lines the lost reply can have answered (GRBL's replies name no line), the dropped
+    one among them, and names the first."""
+    sim, streamer, events, profile = plot(name, faults=Faults(drop_reply_at_line={150}),
+                                         status_interval_s=0.002,
+                                         sim_options={"time_scale": 0.05})
+    text = write_gcode(random_drawing(3, n=120), profile)
+    result = _stream_with_guard(streamer, text)
+    assert not result.finished and "a reply was lost" in result.reason
+    assert result.acked < file_line(text, 150) + 40 < result.total  # stopped mid-card
+    match = re.search(r"one of lines (\d+) to (\d+); the first candidate is line (\d+) "
+                      r"\((.*)\)$", result.reason)
+    assert match, result.reason
+    first, last, named = (int(match.group(k)) for k in (1, 2, 3))
+    assert first == named == result.line and match.group(4) == repr(result.gcode)
+    assert first <= file_line(text, 150) <= last
+    assert result.pen_up and not sim.pen_down
+
+
+@pytest.mark.parametrize(("name", "sim_options"), [
+    ("grbl-servo", {"time_scale": 0.05, "reply_latency_s": 0.016}),
+    ("grbl-z", {"time_scale": 0.05}),
+    ("grbl-servo-r90", {"reply_latency_s": 0.004}),
+])
+def test_no_lost_reply_is_seen_where_none_was_lost(plot, name, sim_options):
+    """The lost-reply watch under load: a '?' every millisecond, replies in flight
+    through a USB adapter's latency, cards run to the end."""
+    sim, streamer, events, profile = plot(name, status_interval_s=0.001,
+                                         sim_options=sim_options)
+    drawing = random_drawing(9, n=60)
+    result = _stream_with_guard(streamer, write_gcode(drawing, profile))
+    assert result.finished, result.reason
+    assert_drawn(sim, drawing, profile)
+
+
+def test_settings_in_a_card_wait_for_rest_and_for_their_ok(plot):
+    """A ``$`` setting in the G-code goes once the machine is at rest (GRBL answers
+    error:8 while it runs), and nothing follows it until its ok (GRBL reads no serial
+    bytes while it writes EEPROM): one setting right behind a move, one behind a G4P0
+    (idle at once), both mid-stroke."""
+    sim, streamer, events, profile = plot(status_interval_s=0.002)
+    drawing = random_drawing(8, n=20)
+    body = write_gcode(drawing, profile).splitlines()
+    moves = [i for i, line in enumerate(body) if line.startswith("X")]  # mid-stroke
+    a, b = moves[len(moves) // 3], moves[2 * len(moves) // 3]
+    rate = f"{profile.max_rate_x_mm_min:g}"
+    text = "\n".join(body[:a + 1] + [f"$110={rate}"] + body[a + 1:b + 1]
+                     + ["G4P0", f"$110={rate}"] + body[b + 1:]) + "\n"
+    result = streamer.stream(text)
+    assert result.finished, result.reason
+    assert sim.log.errors == [] and sim.log.eeprom_lost_bytes == 0
+    assert_drawn(sim, drawing, profile)
+    assert not sim.pen_down
 
 
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
