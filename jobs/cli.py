@@ -171,8 +171,11 @@ def station(name: str = typer.Option(..., "--name", help="station name, e.g. S1"
                                         help="machine profile name or TOML file"),
             simulate: bool = typer.Option(False, "--simulate", help="plot on a simulated GRBL"),
             time_scale: float = typer.Option(1.0, help="simulator: wall s per simulated s"),
-            pen: str = typer.Option("blue-black", help="colour of the loaded pen"),
-            ink_capacity_m: float = typer.Option(500.0, help="metres of line a pen writes"),
+            pen: str | None = typer.Option(
+                None, help="colour of the loaded pen (a new station: blue-black; left out "
+                "on a restart: the pen the station had)"),
+            ink_capacity_m: float | None = typer.Option(
+                None, help="metres of line a pen writes (a new station: 500)"),
             terminal: bool = typer.Option(True, help="take operator keys from this terminal"),
             cards: int | None = typer.Option(None, help="stop after this many cards")) -> None:
     """Run a plotter station: take approved cards from the queue and plot them."""

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from jobs.db import Job, Station, StationCommand, utcnow
+from jobs.db import Job, Station, StationCommand, Transition, utcnow
 from jobs.states import State, TransitionError
 from jobs.store import NotFoundError, Store
 
@@ -32,17 +32,24 @@ class StationError(Exception):
 
 
 def register_station(store: Store, name: str, *, profile: str, port: str,
-                     pen_colour: str = "blue-black", ink_capacity_mm: float = 500_000.0
+                     pen_colour: str | None = None, ink_capacity_mm: float | None = None
                      ) -> Station:
-    """Create or update station ``name`` and mark it online and idle."""
+    """Create or update station ``name`` and mark it online and idle. ``pen_colour`` and
+    ``ink_capacity_mm`` given on a restart replace the stored ones (another colour is
+    another pen: its ink count starts at 0); left out, the station keeps its pen."""
     if not name or len(name) > 60 or not name.replace("-", "").replace("_", "").isalnum():
         raise StationError(f"station name {name!r}: letters, digits, - and _ only (max 60)")
     with store.session() as s:
         station = s.get(Station, name)
         if station is None:
-            station = Station(name=name, profile=profile, port=port, pen_colour=pen_colour,
-                              ink_capacity_mm=ink_capacity_mm)
+            station = Station(name=name, profile=profile, port=port,
+                              pen_colour=pen_colour or "blue-black",
+                              ink_capacity_mm=ink_capacity_mm or 500_000.0, ink_used_mm=0.0)
             s.add(station)
+        if pen_colour is not None and pen_colour != station.pen_colour:
+            station.pen_colour, station.ink_used_mm = pen_colour, 0.0
+        if ink_capacity_mm is not None:
+            station.ink_capacity_mm = ink_capacity_mm
         station.profile, station.port = profile, port
         station.online, station.status, station.message = True, "idle", None
         station.current_job_id, station.progress = None, None
@@ -203,6 +210,35 @@ def finish_plot(store: Store, job_id: str, name: str, *, plotted: bool, reason: 
             found.ink_used_mm += ink_mm
     store._after_commit_deliveries()
     return job
+
+
+def add_ink(store: Store, name: str, ink_mm: float) -> None:
+    """Count ``ink_mm`` of line more on the station's pen (an envelope, a part-card)."""
+    if ink_mm <= 0:
+        return
+    with store.session() as s:
+        s.execute(update(Station).where(Station.name == name)
+                  .values(ink_used_mm=Station.ink_used_mm + ink_mm, updated_at=utcnow()))
+
+
+def last_interrupted(store: Store, name: str) -> str | None:
+    """The newest card interrupted on station ``name`` and not yet marked spoiled (the
+    one "spoiled" means when no card is named), or None."""
+    with store.session() as s:
+        return s.scalar(select(Job.id).where(Job.station == name,
+                                             Job.state == State.INTERRUPTED.value)
+                        .order_by(Job.updated_at.desc(), Job.seq.desc()).limit(1))
+
+
+def note_envelope_interrupted(store: Store, job_id: str, name: str, reason: str,
+                              actor: str) -> None:
+    """The envelope of a plotted card stopped mid-way: an audit row on the job (plotted
+    → plotted, with the reason); the card itself stays plotted, no webhook is sent."""
+    with store.session() as s:
+        job = store._job(s, None, job_id)
+        s.add(Transition(job_id=job.id, actor=actor, from_state=job.state,
+                         to_state=job.state, revision=job.revision,
+                         reason=f"envelope interrupted on {name}: {reason}", at=utcnow()))
 
 
 def mark_spoiled(store: Store, job_id: str, actor: str) -> Job:

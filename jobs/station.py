@@ -14,11 +14,12 @@ pen (pen up where the controller still listens); the station's queue stays.
 from __future__ import annotations
 
 import bisect
+import math
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -26,14 +27,23 @@ from cards.formats import card_format
 from jobs import plotqueue
 from jobs.db import Job
 from jobs.store import Store
-from plotter.gcode import Dwell, Move, read_program
+from plotter.gcode import read_program
 from plotter.profile import MachineProfile, load_profile
-from plotter.stream import GrblError, GrblStreamer, StreamEvent, StreamResult
+from plotter.program import Command, Dwell, Move
+from plotter.stream import GrblError, GrblStreamer, StreamEvent, StreamResult, program_lines
 from plotter.transform import machine_to_card
 
 PEN_NEARLY_DRY = 0.95  # ask for a new pen before the next card would pass this share
 PROGRESS_INTERVAL_S = 0.25  # how often progress is written for the operator page
 POLL_S = 0.2  # how often commands and the queue are looked at
+
+
+def _stop_reason(result: StreamResult) -> str:
+    """Why a stream ended unfinished, as the operator and the audit read it."""
+    reason = result.reason or "stopped"
+    if not result.pen_up:
+        reason += " (the pen-up was not confirmed: check the pen)"
+    return reason
 
 
 @dataclass(frozen=True)
@@ -45,31 +55,84 @@ class StationConfig:
     port: str | None = None
     simulate: bool = False
     time_scale: float = 1.0  # simulator: wall seconds per simulated second
-    pen_colour: str = "blue-black"
-    ink_capacity_m: float = 500.0  # metres of line a pen writes
+    # the loaded pen and the metres of line it writes; None keeps what the station had
+    # (a new station: a blue-black pen of 500 m)
+    pen_colour: str | None = None
+    ink_capacity_m: float | None = None
     reply_timeout_s: float = 10.0
+
+
+def _pen_states(gcode: str, profile: MachineProfile) -> Iterator[tuple[Command, bool]]:
+    """Each command of the program (dwells left out) with whether the pen is down after
+    it: a servo pen by its pen commands, a Z pen by the height of each move."""
+    pen = profile.pen
+    z_threshold = (pen.up_z_mm + pen.down_z_mm) / 2
+    down = False
+    for command in read_program(gcode, profile):
+        if isinstance(command, Dwell):
+            continue
+        if isinstance(command, Move):
+            if pen.kind == "z":
+                down = (command.z <= z_threshold if pen.down_z_mm <= pen.up_z_mm
+                        else command.z >= z_threshold)
+        else:
+            down = command.down
+        yield command, down
 
 
 def stroke_end_lines(gcode: str, profile: MachineProfile) -> list[int]:
     """The G-code line numbers at which each pen-down stroke ends (the pen lifts), in
     plotting order: with the last acknowledged line, how many strokes are drawn."""
-    pen = profile.pen
-    z_threshold = (pen.up_z_mm + pen.down_z_mm) / 2
     ends, down = [], False
-    for command in read_program(gcode, profile):
-        if isinstance(command, Dwell):
-            continue
-        if isinstance(command, Move):
-            if pen.kind != "z":
-                continue
-            now_down = (command.z <= z_threshold if pen.down_z_mm <= pen.up_z_mm
-                        else command.z >= z_threshold)
-        else:
-            now_down = command.down
+    for command, now_down in _pen_states(gcode, profile):
         if down and not now_down:
             ends.append(command.line)
         down = now_down
     return ends
+
+
+def ink_by_line(gcode: str, profile: MachineProfile) -> tuple[list[int], list[float]]:
+    """The pen-down moves of ``gcode``: their line numbers, and the ink written up to and
+    including each (mm of line, machine mm: the card transform keeps lengths). The ink of
+    the lines acknowledged up to line L is ``ink[bisect_right(lines, L) - 1]``.
+
+    >>> from plotter.profile import load_profile
+    >>> ink_by_line("G0X0Y0\\nM3S1000\\nG1X3Y4F1000\\nM5\\nG0X9", load_profile("grbl-servo"))
+    ([3], [5.0])
+    """
+    lines: list[int] = []
+    ink: list[float] = []
+    total, xy, down = 0.0, (0.0, 0.0), False
+    for command, now_down in _pen_states(gcode, profile):
+        if isinstance(command, Move):
+            step = math.dist(xy, (command.x, command.y))
+            xy = (command.x, command.y)
+            if down and now_down and step > 0:
+                total += step
+                lines.append(command.line)
+                ink.append(total)
+        down = now_down
+    return lines, ink
+
+
+def ink_through(ink: tuple[list[int], list[float]], line: int) -> float:
+    """The ink (mm) written by the lines up to ``line`` of a program (see
+    :func:`ink_by_line`)."""
+    lines, cumulative = ink
+    index = bisect.bisect_right(lines, line)
+    return cumulative[index - 1] if index else 0.0
+
+
+# how each interface names the operator's answers: the terminal reads keys a line at a
+# time (see terminal_commands), the page has buttons with their own shortcuts (station.js)
+TERMINAL_KEYS = {"load_done": "Enter", "pause": "p", "resume": "p", "abort": "a",
+                 "spoiled": "s", "pen_changed": "c"}
+PAGE_KEYS = {"load_done": "Card loaded (Enter)", "pause": "Pause (Space)",
+             "resume": "Resume (Space)", "abort": "Abort (A)", "spoiled": "Spoiled: reprint (S)",
+             "pen_changed": "Pen changed (P)"}
+Words = Callable[[dict[str, str]], str]  # a message, given the keys of one interface
+KEYS_HELP = ("keys (then Enter): Enter = card loaded, p = pause/resume, a = abort, "
+             "s = spoiled, c = pen changed, q = quit")
 
 
 class Station:
@@ -86,6 +149,7 @@ class Station:
         self.simulator = simulator  # a SimulatedGrbl given by the caller (tests: faults)
         self.streamer: GrblStreamer | None = None
         self.last_interrupted: str | None = None
+        self.envelope_notice: str | None = None  # an envelope not written, on show till the next card
         self._progress: dict = {}
         self._progress_at = 0.0
         self._last_status: tuple[object, float] = (None, 0.0)
@@ -106,7 +170,8 @@ class Station:
             raise ValueError("give a port or simulate")
         plotqueue.register_station(self.store, self.config.name, profile=self.config.profile,
                                    port=port, pen_colour=self.config.pen_colour,
-                                   ink_capacity_mm=self.config.ink_capacity_m * 1000)
+                                   ink_capacity_mm=None if self.config.ink_capacity_m is None
+                                   else self.config.ink_capacity_m * 1000)
         self._open(port)
         self._recover_orphans()
 
@@ -123,10 +188,7 @@ class Station:
                       + ("lifted on restart" if lifted else "NOT confirmed up: check it"))
             plotqueue.finish_plot(self.store, job_id, self.config.name, plotted=False,
                                   reason=reason, actor=f"station:{self.config.name}")
-            self.last_interrupted = job_id
-            self._status("interrupted", f"{job_id} interrupted: {reason}. Take the card out "
-                         "and mark it spoiled (S) to reprint it.", current_job_id=job_id)
-            self.say(f"{job_id}: INTERRUPTED ({reason}); press s to mark it spoiled")
+            self._interrupted(job_id, reason)
 
     def _open(self, port: str) -> None:
         self.streamer = GrblStreamer(port, self.profile, on_event=self._on_event,
@@ -159,11 +221,13 @@ class Station:
                 if self.last_interrupted is not None and (
                         self.store.job(None, self.last_interrupted).state != "interrupted"):
                     self.last_interrupted = None  # marked spoiled elsewhere (the page)
-                if self.last_interrupted is None:  # else the interruption stays on show
+                if self.last_interrupted is None and self.envelope_notice is None:
                     self._status("idle", "Waiting for approved cards.")
+                # else the interruption stays on show
                 self._heartbeat()
                 self.stop.wait(POLL_S)
                 continue
+            self.envelope_notice = None
             self.plot_job(job)
             ended += 1
         return ended
@@ -173,10 +237,14 @@ class Station:
             self._common_command(command.command, command.job_id, command.actor)
 
     def _common_command(self, command: str, job_id: str | None, actor: str) -> bool:
-        """Commands that mean the same whenever they come; True when handled."""
+        """Commands that mean the same whenever they come; True when handled. Spoiled
+        without a card (the terminal's s) is for the newest card interrupted here that is
+        not marked yet, whatever the station has claimed since."""
         if command == "spoiled":
-            target = job_id or self.last_interrupted
-            if target:
+            target = job_id or plotqueue.last_interrupted(self.store, self.config.name)
+            if not target:
+                self.say("no interrupted card to mark spoiled")
+            else:
                 try:
                     plotqueue.mark_spoiled(self.store, target, actor)
                     self.say(f"{target}: marked spoiled, queued again as a reprint")
@@ -190,6 +258,21 @@ class Station:
             self.say("pen changed: ink count reset")
             return True
         return False
+
+    def _tell(self, status: str, words: Words, **values: object) -> None:
+        """Show ``status`` with a message that names the answers as the page shows them,
+        and say it to the terminal with the terminal's keys."""
+        self._status(status, words(PAGE_KEYS), **values)
+        self.say(words(TERMINAL_KEYS))
+
+    def _interrupted(self, job_id: str, reason: str) -> None:
+        """Show that card ``job_id`` was interrupted and ask for it to be marked spoiled."""
+        self.last_interrupted = job_id
+        self._status("interrupted", f"{job_id} interrupted: {reason}. Take the card out and "
+                     f"mark it spoiled: press {PAGE_KEYS['spoiled']} to reprint it.",
+                     current_job_id=job_id)
+        self.say(f"{job_id}: INTERRUPTED ({reason}); press {TERMINAL_KEYS['spoiled']} to "
+                 "mark it spoiled")
 
     def _status(self, status: str, message: str | None, **values: object) -> None:
         """Show ``status`` and ``message``; an unchanged idle status is written only as a
@@ -218,11 +301,12 @@ class Station:
         self._beat_at = now
         plotqueue.update_station(self.store, self.config.name)
 
-    def _wait_for(self, wanted: str, status: str, message: str, job_id: str) -> bool:
-        """Show ``message`` and wait for the operator's ``wanted`` command (False when the
-        station is stopped or the card was aborted before it began)."""
-        self._status(status, message, current_job_id=job_id)
-        self.say(message)
+    def _wait_for(self, wanted: str, status: str, words: Words, job_id: str) -> bool:
+        """Show the prompt (``words``, with the keys of each interface) and wait for the
+        operator's ``wanted`` command (False when the station is stopped or the card was
+        aborted before it began)."""
+        self._tell(status, words, current_job_id=job_id)
+        message = words(PAGE_KEYS)
         while not self.stop.is_set():
             self._status(status, message, current_job_id=job_id)  # heartbeat while waiting
             for command in plotqueue.take_commands(self.store, self.config.name):
@@ -241,32 +325,36 @@ class Station:
         record. Returns the card's stream result (None when it never started)."""
         name = self.config.name
         station = plotqueue.station(self.store, name)
+        envelope = self._artifact(job, "envelope.gcode", required=False)
+        envelope_ink = (ink_by_line(envelope, self.profile)[1] or [0.0])[-1] if envelope else 0.0
         ink_mm = job.ink_mm or 0.0
         colour = str(job.request.get("ink", "blue-black"))
+        # the envelope is written with the card's pen: it must last for both
         if colour != station.pen_colour or (
-                station.ink_used_mm + ink_mm > PEN_NEARLY_DRY * station.ink_capacity_mm):
+                station.ink_used_mm + ink_mm + envelope_ink
+                > PEN_NEARLY_DRY * station.ink_capacity_mm):
             reason = (f"this card is written in {colour}" if colour != station.pen_colour
                       else f"the pen has written {station.ink_used_mm / 1000:.0f} of "
                            f"{station.ink_capacity_mm / 1000:.0f} m")
             if not self._wait_for("pen_changed", "pen_change",
-                                  f"Change the pen: put in a fresh {colour} pen ({reason}), "
-                                  "then press P.", job.id):
+                                  lambda keys: f"Change the pen: put in a fresh {colour} pen "
+                                  f"({reason}), then press {keys['pen_changed']}.", job.id):
                 return None
             plotqueue.update_station(self.store, name, pen_colour=colour, ink_used_mm=0.0)
         card = card_format(job.request["card"])
         label = job.request.get("recipient", {}).get("name", job.id)
         if not self._wait_for("load_done", "waiting_load",
-                              f"Load card stock ({card.name}) for {label} ({job.id}), "
-                              "then press Enter.", job.id):
+                              lambda keys: f"Load card stock ({card.name}) for {label} "
+                              f"({job.id}), then press {keys['load_done']}.", job.id):
             self._status("idle", "Card not started; it stays on the queue.", current_job_id=None)
             return None
         gcode = self._artifact(job, "card.gcode")
         result = self._plot(job, gcode, card.width_mm, card.height_mm, "card", ink_mm)
-        if result.finished:
-            envelope = self._artifact(job, "envelope.gcode", required=False)
-            if envelope is not None:
-                self._plot_envelope(job, envelope)
-        elif any(word in (result.reason or "") for word in ("disconnected", "connection lost")):
+        if result.finished and envelope is not None:
+            envelope_result = self._plot_envelope(job, envelope)
+            if envelope_result is not None and _connection_lost(envelope_result):
+                self._reconnect()
+        elif _connection_lost(result):
             self._reconnect()
         return result
 
@@ -295,20 +383,55 @@ class Station:
             return None
         return self.store.artifact_path(artifacts[name]).read_text(encoding="ascii")
 
-    def _plot_envelope(self, job: Job, gcode: str) -> None:
+    def _plot_envelope(self, job: Job, gcode: str) -> StreamResult | None:
+        """Write the envelope of a plotted card after its own load prompt; its ink is
+        counted on the pen. An envelope that stops mid-way (or is never begun) leaves the
+        card plotted: the operator is told and the job gets an audit row."""
         from cards.envelope import envelope_format
 
+        name = self.config.name
         envelope = envelope_format(job.request.get("envelope", "c6"))
         if not self._wait_for("load_done", "waiting_load",
-                              f"Load an envelope ({envelope.name}) for the card of "
-                              f"{job.id}, then press Enter.", job.id):
-            return
-        self._stream(job, gcode, envelope.width_mm, envelope.height_mm, "envelope")
+                              lambda keys: f"Load an envelope ({envelope.name}) for the card "
+                              f"of {job.id}, then press {keys['load_done']}.", job.id):
+            why = ("the station stopped before it was written" if self.stop.is_set()
+                   else "aborted at the load prompt")
+            self._envelope_not_written(job.id, why)
+            return None
+        self.say(f"{job.id}: writing the envelope")
+        result = self._stream(job, gcode, envelope.width_mm, envelope.height_mm, "envelope")
+        ink = ink_by_line(gcode, self.profile)
+        plotqueue.add_ink(self.store, name, ink[1][-1] if result.finished and ink[1]
+                          else ink_through(ink, self._acked_line(gcode, result)))
+        if result.finished:
+            self._status("idle", f"{job.id} plotted, with its envelope.", current_job_id=None)
+            self.say(f"{job.id}: envelope written in {result.elapsed_s:.0f} s")
+        else:
+            self._envelope_not_written(job.id, _stop_reason(result))
+        return result
+
+    def _envelope_not_written(self, job_id: str, reason: str) -> None:
+        name = self.config.name
+        self.envelope_notice = job_id
+        plotqueue.note_envelope_interrupted(self.store, job_id, name, reason,
+                                            f"station:{name}")
+        self._status("interrupted", f"The envelope of {job_id} was not written: {reason}. "
+                     "The card is plotted; address a new envelope for it by hand.",
+                     current_job_id=None)
+        self.say(f"{job_id}: ENVELOPE INTERRUPTED ({reason}); the card is plotted, address "
+                 "a new envelope for it by hand")
+
+    def _acked_line(self, gcode: str, result: StreamResult) -> int:
+        """The file line of the last line the controller acknowledged (0: none)."""
+        lines = program_lines(gcode)
+        counted = lines[result.acked - 1][0] if 0 < result.acked <= len(lines) else 0
+        return max(counted, self._progress.get("acked_line", 0))
 
     def _plot(self, job: Job, gcode: str, width_mm: float, height_mm: float, what: str,
               ink_mm: float) -> StreamResult:
         name = self.config.name
         plotqueue.start_plot(self.store, job.id, name, f"station:{name}")
+        self.say(f"{job.id}: plotting the {what}")
         result = self._stream(job, gcode, width_mm, height_mm, what)
         if result.finished:
             plotqueue.finish_plot(self.store, job.id, name, plotted=True, ink_mm=ink_mm,
@@ -317,15 +440,13 @@ class Station:
             self._status("idle", f"{job.id} plotted.", current_job_id=None)
             self.say(f"{job.id}: plotted in {result.elapsed_s:.0f} s")
         else:
-            reason = result.reason or "stopped"
-            if not result.pen_up:
-                reason += " (the pen-up was not confirmed: check the pen)"
+            reason = _stop_reason(result)
+            # the card is spoiled, but the pen wrote what the controller took
+            written = ink_through(ink_by_line(gcode, self.profile),
+                                  self._acked_line(gcode, result))
             plotqueue.finish_plot(self.store, job.id, name, plotted=False, reason=reason,
-                                  actor=f"station:{name}")
-            self.last_interrupted = job.id
-            self._status("interrupted", f"{job.id} interrupted: {reason}. Take the card out "
-                         "and mark it spoiled (S) to reprint it.", current_job_id=job.id)
-            self.say(f"{job.id}: INTERRUPTED ({reason}); press s to mark it spoiled")
+                                  actor=f"station:{name}", ink_mm=written)
+            self._interrupted(job.id, reason)
         return result
 
     def _stream(self, job: Job, gcode: str, width_mm: float, height_mm: float,
@@ -379,7 +500,8 @@ class Station:
             return
         if command == "pause":
             streamer.pause()
-            self._status("paused", "Paused (feed hold). Press space to go on.")
+            self._tell("paused", lambda keys: "Paused (feed hold): press "
+                       f"{keys['resume']} to go on, {keys['abort']} to abort.")
         elif command == "resume":
             streamer.resume()
             self._status("plotting", "Plotting.")
@@ -397,6 +519,7 @@ class Station:
         if event.kind == "ack":
             progress["acked"], progress["total"] = event.acked, event.total
             if event.line is not None:
+                progress["acked_line"] = event.line
                 progress["strokes_done"] = bisect.bisect_right(self._ends, event.line)
             if event.seconds_left is not None:  # wall seconds, like elapsed_s
                 scale = self.config.time_scale if self.simulator is not None else 1.0
@@ -419,19 +542,23 @@ class Station:
                 pass
 
 
+def _connection_lost(result: StreamResult) -> bool:
+    return any(word in (result.reason or "") for word in ("disconnected", "connection lost"))
+
+
 def terminal_commands(store: Store, name: str, stream: TextIO, station: Station) -> None:
     """Read the operator's keys from a terminal, one line at a time, as commands:
     Enter = load done, p = pause/resume, a = abort, s = spoiled, c = pen changed,
-    q = stop after this card."""
-    paused = False
+    q = stop after this card. Whether p pauses or resumes is read from the station's
+    row: the page or the machine's own button may have paused it meanwhile."""
     for raw in stream:
         key = raw.strip().lower()
         actor = f"terminal:{name}"
         if key == "":
             plotqueue.post_command(store, name, "load_done", actor)
         elif key == "p":
-            paused = not paused
-            plotqueue.post_command(store, name, "pause" if paused else "resume", actor)
+            paused = plotqueue.station(store, name).status == "paused"
+            plotqueue.post_command(store, name, "resume" if paused else "pause", actor)
         elif key == "a":
             plotqueue.post_command(store, name, "abort", actor)
         elif key == "s":
@@ -442,6 +569,8 @@ def terminal_commands(store: Store, name: str, stream: TextIO, station: Station)
             station.stop.set()
             station.say("stopping after this card")
             return
+        else:
+            station.say(f"unknown key {key!r}: {KEYS_HELP}")
 
 
 def station_command(config: StationConfig, *, terminal: bool, cards: int | None = None) -> int:
@@ -466,8 +595,7 @@ def station_command(config: StationConfig, *, terminal: bool, cards: int | None 
 
     signal.signal(signal.SIGTERM, terminate)
     if terminal:
-        say("keys: Enter = card loaded, p = pause/resume, a = abort, s = spoiled, "
-            "c = pen changed, q = quit")
+        say(KEYS_HELP)
         threading.Thread(target=terminal_commands, args=(store, config.name, sys.stdin, station),
                          daemon=True, name="station-terminal").start()
     try:

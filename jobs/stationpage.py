@@ -57,6 +57,7 @@ def station_state(store: Store, name: str) -> dict[str, Any]:
     with store.session() as s:
         found = s.get(Station, name)
     queue = plotqueue.queue_of(store, name, limit=200)
+    last_interrupted = plotqueue.last_interrupted(store, name)
     progress = dict(found.progress or {}) if found else {}
     current_id = found.current_job_id if found else None
     # the drawing shows the card last under the pen, which stays on the plotter until the
@@ -67,7 +68,8 @@ def station_state(store: Store, name: str) -> dict[str, Any]:
                         and status in ("waiting_load", "pen_change")):
         drawn_id, what, progress = current_id, "card", {}
     with store.session() as s:
-        ids = {i for i in (current_id, drawn_id) if i} | {j.id for j in queue[:10]}
+        ids = {i for i in (current_id, drawn_id, last_interrupted) if i} | {
+            j.id for j in queue[:10]}
         rows = {job.id: (job, shop) for job, shop in s.execute(
             select(Job, Shop.name).join(Shop, Shop.id == Job.shop_id).where(Job.id.in_(ids)))}
         reprints = set(s.scalars(select(Transition.job_id).where(
@@ -96,6 +98,9 @@ def station_state(store: Store, name: str) -> dict[str, Any]:
                                                 f"'penpost station --name {name}'.",
         "current_job_id": current_id,
         "current": summary(current_id),
+        # the card "spoiled" is for: the station may have claimed the next one meanwhile
+        "last_interrupted_id": last_interrupted,
+        "last_interrupted": summary(last_interrupted),
         "pen_colour": found.pen_colour if found else None,
         "ink_used_m": round(found.ink_used_mm / 1000, 1) if found else None,
         "ink_capacity_m": round(found.ink_capacity_mm / 1000, 1) if found else None,
@@ -110,6 +115,32 @@ def station_state(store: Store, name: str) -> dict[str, Any]:
         "recent": [card_summary(job, shop, set()) for job, shop in recent],
         "to_ship": to_ship or 0,
     }
+
+
+def clock(seconds: float | None) -> str:
+    """Seconds as the operator page shows them (as station.js does), "–" when unknown.
+
+    >>> clock(83), clock(3725), clock(None)
+    ('1:23', '1:02:05', '–')
+    """
+    if seconds is None:
+        return "–"
+    whole = max(0, round(seconds))
+    hours, minutes, rest = whole // 3600, whole % 3600 // 60, whole % 60
+    return f"{hours}:{minutes:02d}:{rest:02d}" if hours else f"{minutes}:{rest:02d}"
+
+
+def progress_numbers(state: dict[str, Any]) -> dict[str, str]:
+    """The strokes, elapsed and remaining time of the card on the plotter, as text: the
+    page shows them before its script takes over (and without it)."""
+    progress = state["progress"] or {}
+    outcome = progress.get("outcome")
+    total = progress.get("strokes_total") or 0
+    done = total if outcome == "plotted" else (progress.get("strokes_done") or 0)
+    remaining = (clock(0) if outcome == "plotted" else
+                 "–" if outcome else clock(progress.get("remaining_s")))
+    return {"strokes": f"{done} / {total}" if total else "–",
+            "elapsed": clock(progress.get("elapsed_s")), "remaining": remaining}
 
 
 @functools.lru_cache(maxsize=16)
@@ -217,13 +248,17 @@ def station_command(store: Store, name: str, command: str, job_id: str | None,
         return ship_plotted(store, name, job_id, actor)
     found = plotqueue.station(store, name)
     if command == "spoiled":
-        target = job_id or found.current_job_id
+        # the newest card interrupted here, whatever the station has claimed since
+        target = job_id or plotqueue.last_interrupted(store, name)
         if not target:
-            raise ConflictError("no interrupted card to mark spoiled")
+            raise ConflictError(f"station {name} has no interrupted card to mark spoiled")
         job = store.job(None, target)
         if job.state != State.INTERRUPTED.value:
             raise ConflictError(f"card {target} is {job.state}, not interrupted: only an "
                                 "interrupted card is marked spoiled")
+        if job.station != name:
+            raise ConflictError(f"card {target} was interrupted on station {job.station}, "
+                                f"not {name}: mark it spoiled there")
         plotqueue.mark_spoiled(store, target, actor)
         return f"{target} marked spoiled: queued again as a reprint"
     if command not in COMMAND_WHEN:
@@ -263,7 +298,8 @@ def station_routes(router: APIRouter, store: Store, templates: Jinja2Templates) 
     @router.get("/station/{name}")
     def station_page(request: Request, name: str, staff: Operator) -> Response:
         state = station_state(store, check_station_name(name))
-        return page(templates, request, "station.html", staff=staff, name=name, state=state)
+        return page(templates, request, "station.html", staff=staff, name=name, state=state,
+                    numbers=progress_numbers(state))
 
     @router.get("/station/{name}/state.json")
     def state_json(name: str, staff: Operator) -> JSONResponse:

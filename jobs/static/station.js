@@ -66,14 +66,19 @@ function drawCard(card) {
   });
   strokesGroup.replaceChildren(fragment);
   doneCount = 0;
+  // what is drawn, for whoever reads the page (the browser test): the card and its counts
+  svg.dataset.job = card.job_id + ":" + card.what;
   svg.dataset.strokes = String(polylines.length);
+  svg.dataset.done = "0";
 }
 
 function clearCard() {
   strokesGroup.replaceChildren();
   polylines = [];
   doneCount = 0;
+  svg.dataset.job = "";
   svg.dataset.strokes = "0";
+  svg.dataset.done = "0";
 }
 
 async function loadCard(key, drawn, what) {
@@ -133,10 +138,18 @@ function cardLine(card, withState) {
   return li;
 }
 
+// the card a button is for: spoiled is for the newest interrupted card, which the
+// station may have left behind for the next one; the others for the card on it
+function jobFor(command) {
+  if (command === "shipped") return null; // every plotted card of the station
+  if (command === "spoiled") return state.last_interrupted_id || null;
+  return state.current_job_id || null;
+}
+
 function enable(command, on) {
   const button = $("btn-" + command);
   button.disabled = !on;
-  button.form.querySelector('input[name="job"]').value = state.current_job_id || "";
+  button.form.querySelector('input[name="job"]').value = jobFor(command) || "";
 }
 
 function apply(next) {
@@ -181,6 +194,10 @@ function apply(next) {
   $("up-next").textContent = current && (!drawn || current.id !== drawn.id)
     ? `Next to load: ${current.recipient || "—"} · ${current.shop} · ${current.card} · ${current.id}` +
       (current.reprint ? " · REPRINT" : "") : "";
+  const interrupted = s.last_interrupted;
+  $("interrupted-note").textContent = interrupted && s.status !== "interrupted"
+    ? `Interrupted: ${interrupted.recipient || "—"} · ${interrupted.id}. Take that card out ` +
+      "and press Spoiled: reprint (S)." : "";
   if (!drawn) {
     cardKey = null;
     loading = null;
@@ -197,7 +214,7 @@ function apply(next) {
   $("btn-pause").hidden = s.status === "paused";
   $("btn-resume").hidden = s.status !== "paused";
   enable("abort", ["plotting", "paused", "waiting_load"].includes(s.status));
-  enable("spoiled", Boolean(current && current.state === "interrupted"));
+  enable("spoiled", Boolean(s.last_interrupted_id));
   enable("pen_changed", s.online && s.status !== "plotting" && s.status !== "paused");
   enable("shipped", s.to_ship > 0);
   $("btn-shipped").firstChild.textContent = s.to_ship
@@ -223,8 +240,7 @@ async function send(command) {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json",
         "X-CSRF-Token": csrf },
-      // "shipped" is for every plotted card of the station, not the one on it
-      body: JSON.stringify({ job: command === "shipped" ? null : state.current_job_id }),
+      body: JSON.stringify({ job: jobFor(command) }),
     });
     const body = await response.json().catch(() => ({}));
     if (response.status === 401) { location.assign(loginUrl()); return; }

@@ -2,8 +2,9 @@
 running service (``penpost serve`` with its render worker) and a simulated plotter station
 (``penpost station --simulate``). An approver logs in and approves cards with the keys
 (and edits one, watching it render again); an operator loads stock, watches cards being
-drawn and finished, pauses, aborts one mid-card (pen up, interrupted), marks it spoiled
-and watches the reprint finish, then marks the run posted. A card submitted while the
+drawn and finished, pauses, aborts one mid-card (pen up, interrupted) while another is
+queued, marks it spoiled after the station has moved on to that one, and watches both
+finish, the reprint last; then marks the run posted. A card submitted while the
 approval page is open joins it without a reload. Screenshots of each page go to
 tests/artifacts/browser/.
 """
@@ -102,7 +103,7 @@ def running(tmp_path: Path) -> Iterator[Running]:
 
 def start_station(service: Running) -> None:
     station = subprocess.Popen(
-        [*penpost_command(), "station", "--name", "S1", "--simulate", "--time-scale", "0.02",
+        [*penpost_command(), "station", "--name", "S1", "--simulate", "--time-scale", "0.05",
          "--no-terminal"], env=service.env, stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     service.processes.append(station)
@@ -136,15 +137,17 @@ def test_approve_then_plot_abort_and_reprint(running: Running, browser) -> None:
         assert batch.status_code == 201, batch.text
         first, second = (job["id"] for job in batch.json()["jobs"])
         third = api.post("/v1/jobs", json={**LONG, "seed": 3}).json()["id"]
+        fourth = api.post("/v1/jobs", json={**SHORT, "ink": "red", "seed": 4}).json()["id"]
     start_station(running)
 
-    # the approver: two cards approved with the 'a' key, the third edited and approved
+    # the approver: two cards approved with the 'a' key, the third edited and approved,
+    # the fourth approved
     approver = browser.new_context(base_url=running.url, viewport={"width": 1400, "height": 1000})
     page = approver.new_page()
     page.goto("/approve")
     log_in(page, "ann")
     expect(page).to_have_url(re.compile(r"/approve"))
-    expect(page.locator(".job[data-state=rendered]")).to_have_count(3)
+    expect(page.locator(".job[data-state=rendered]")).to_have_count(4)
     expect(page.locator(f"#job-{first} .preview img")).to_have_js_property("complete", True)
     shot(page, "approve")
     expect(page.locator(f"#job-{first}")).to_have_class(re.compile("selected"))
@@ -168,6 +171,9 @@ def test_approve_then_plot_abort_and_reprint(running: Running, browser) -> None:
     page.keyboard.press("a")
     expect(card).to_have_attribute("data-state", "queued")
     assert running.job(third)["revision"] == 2
+    expect(page.locator(f"#job-{fourth}")).to_have_class(re.compile("selected"))
+    page.keyboard.press("a")
+    expect(page.locator(f"#job-{fourth}")).to_have_attribute("data-state", "queued")
     approver.close()
 
     # the operator: load, watch two cards finish, change the pen, abort the third mid-card
@@ -179,61 +185,79 @@ def test_approve_then_plot_abort_and_reprint(running: Running, browser) -> None:
     station = page.locator("#station")
     svg = page.locator("#card")
     expect(page.locator("#conn")).to_have_text("live")
+
+    def finished(job_id: str) -> None:
+        """The page shows card ``job_id`` plotted, every one of its strokes drawn."""
+        expect(page.locator("#card-info")).to_contain_text(job_id)
+        expect(svg).to_have_attribute("data-job", f"{job_id}:card")  # card.json is in
+        expect(page.locator("#outcome")).to_have_text("PLOTTED")
+        strokes = int(svg.get_attribute("data-strokes") or 0)
+        assert strokes > 0
+        expect(svg).to_have_attribute("data-done", str(strokes))
+        expect(svg.locator("polyline.done")).to_have_count(strokes)
+
     for job_id in (first, second):
         expect(station).to_have_attribute("data-status", "waiting_load")
         expect(page.locator("#message")).to_contain_text(job_id)
         if job_id == first:
             shot(page, "station-waiting-load")
         page.keyboard.press("Enter" if job_id == first else "l")
-        expect(page.locator("#card-info")).to_contain_text(job_id)
-        expect(page.locator("#outcome")).to_have_text("PLOTTED")
-        expect(svg).to_have_attribute("data-strokes", re.compile(r"^[1-9]"))  # card.json is in
-        strokes = int(svg.get_attribute("data-strokes") or 0)
-        expect(svg).to_have_attribute("data-done", str(strokes))
-        expect(svg.locator("polyline.done")).to_have_count(strokes)
+        finished(job_id)
         if job_id == first:
             shot(page, "station-plotted")
     assert running.job(first)["state"] == "plotted"
 
     expect(station).to_have_attribute("data-status", "pen_change")
     expect(page.locator("#message")).to_contain_text("red")
+    expect(page.locator("#message")).to_contain_text("press Pen changed (P)")
     page.keyboard.press("p")
     expect(station).to_have_attribute("data-status", "waiting_load")
     expect(page.locator("#message")).to_contain_text(third)
     page.keyboard.press("Enter")
+    # pause at once: the card cannot end before the pause (it plots for ~15 s)
     expect(station).to_have_attribute("data-status", "plotting")
-    expect(svg).to_have_attribute("data-done", re.compile(r"^([3-9]|\d\d+)$"))
-    expect(page.locator("#pen")).to_have_attribute("visibility", "visible")
-    shot(page, "station-plotting")
     page.keyboard.press(" ")
     expect(station).to_have_attribute("data-status", "paused")
     expect(page.locator("#btn-resume")).to_be_visible()
     shot(page, "station-paused")
     page.keyboard.press(" ")
     expect(station).to_have_attribute("data-status", "plotting")
+    # the strokes coloured are those of the card being plotted, not of the last one
+    expect(svg).to_have_attribute("data-job", f"{third}:card")
+    expect(svg).to_have_attribute("data-done", re.compile(r"^([3-9]|\d\d+)$"))
+    expect(page.locator("#pen")).to_have_attribute("visibility", "visible")
+    expect(page.locator("#remaining")).to_have_text(re.compile(r"^\d+:\d\d$"))
+    shot(page, "station-plotting")
     # abort from a pause, so the card cannot finish first on a slow machine
     page.keyboard.press(" ")
     expect(station).to_have_attribute("data-status", "paused")
     page.keyboard.press("a")
-    expect(station).to_have_attribute("data-status", "interrupted")
     expect(page.locator("#outcome")).to_have_text("INTERRUPTED · pen up")
+    # the station moves on to the fourth card at once; the third can still be spoiled
+    expect(station).to_have_attribute("data-status", "waiting_load")
+    expect(page.locator("#message")).to_contain_text(fourth)
+    expect(page.locator("#interrupted-note")).to_contain_text(third)
+    expect(page.locator("#btn-spoiled")).to_be_enabled()
+    expect(svg).to_have_attribute("data-job", f"{third}:card")
     done = int(svg.get_attribute("data-done") or 0)
     assert 0 < done < int(svg.get_attribute("data-strokes") or 0), "aborted mid-card"
     assert running.job(third)["state"] == "interrupted"
     shot(page, "station-interrupted")
 
-    # spoiled: the card is queued again and plotted as a reprint
+    # spoiled: the card is queued again and plotted as a reprint, after the fourth
     page.keyboard.press("s")
-    expect(page.locator("#card-info")).to_contain_text("REPRINT")
-    expect(station).to_have_attribute("data-status", "waiting_load")
-    expect(page.locator("#outcome")).to_be_hidden()
+    expect(page.locator("#btn-spoiled")).to_be_disabled()
+    expect(page.locator("#interrupted-note")).to_have_text("")
+    assert running.job(third)["state"] == "queued"
+    expect(page.locator("#message")).to_contain_text(fourth)
     page.keyboard.press("Enter")
-    expect(page.locator("#card-info")).to_contain_text(third)
-    expect(page.locator("#outcome")).to_have_text("PLOTTED")
-    expect(svg).to_have_attribute("data-strokes", re.compile(r"^[1-9]"))
-    strokes = int(svg.get_attribute("data-strokes") or 0)
-    expect(svg).to_have_attribute("data-done", str(strokes))
-    expect(svg.locator("polyline.done")).to_have_count(strokes)
+    finished(fourth)
+    expect(station).to_have_attribute("data-status", "waiting_load")
+    expect(page.locator("#message")).to_contain_text(third)
+    expect(page.locator("#up-next")).to_contain_text("REPRINT")
+    page.keyboard.press("Enter")
+    expect(page.locator("#card-info")).to_contain_text("REPRINT")
+    finished(third)
     shot(page, "station-reprint-plotted")
     assert running.job(third)["state"] == "plotted"
     with running.api() as api:
@@ -251,11 +275,11 @@ def test_approve_then_plot_abort_and_reprint(running: Running, browser) -> None:
         answer = page.request.get(f"/station/S1/{sheet}.pdf")
         assert answer.status == 200 and answer.body().startswith(b"%PDF"), sheet
     shipped = page.locator("#btn-shipped")
-    expect(shipped).to_contain_text("3 plotted cards posted")
+    expect(shipped).to_contain_text("4 plotted cards posted")
     page.keyboard.press("h")
     expect(shipped).to_be_disabled()
-    expect(page.locator("#recent .badge.shipped")).to_have_count(3)
-    assert {running.job(j)["state"] for j in (first, second, third)} == {"shipped"}
+    expect(page.locator("#recent .badge.shipped")).to_have_count(4)
+    assert {running.job(j)["state"] for j in (first, second, third, fourth)} == {"shipped"}
     shot(page, "station-shipped")
     page.goto("/stations")
     expect(page.locator("body")).to_contain_text("S1")
@@ -309,10 +333,10 @@ def test_reject_with_a_reason_and_approve_a_batch_after_looking_through_it(
     page.keyboard.press("b")
     expect(page).to_have_url(re.compile(f"/approve/batch/{batch_id}$"))
     confirm = page.locator("#bulk-confirm button")
-    expect(confirm).to_have_text("Approve these 3 cards")
+    expect(confirm).to_have_text("Approve these 3 cards a")
     expect(page.locator("#jobs .job img")).to_have_count(3)
     shot(page, "approve-batch-review")
-    confirm.click()
+    page.keyboard.press("a")  # the button's key
     expect(page.locator(".notice")).to_contain_text("Approved 3 card(s) of the batch")
     with running.api() as api:
         states = api.get(f"/v1/batches/{batch_id}").json()["states"]

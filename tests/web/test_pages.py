@@ -192,7 +192,9 @@ def test_bulk_approve_takes_only_the_cards_looked_at(as_user, web, shop):
     entries = [f"{j.id}:1" for j in jobs]
     for entry in entries:
         assert f'name="job" value="{entry}"' in review
-    assert "Approve these 3 cards" in review
+    assert "Approve these 3 cards <kbd>a</kbd>" in review
+    assert '<script src="/static/batch.js" defer></script>' in review
+    assert "bulk.requestSubmit()" in ann.get("/static/batch.js").text
     # someone edits the last card after the review page was opened
     store.edit(None, jobs[2].id, {"message": "Anders."}, "user:ada")
     answer = ann.post(f"/approve/batch/{batch.id}",
@@ -312,6 +314,8 @@ def test_spoiled_reprints_only_an_interrupted_card(as_user, station):
     store, ids = station
     olaf = as_user("olaf")
     refused = post(olaf, "/station/S1/commands/spoiled")
+    assert refused.status_code == 409 and "no interrupted card" in refused.json()["message"]
+    refused = post(olaf, "/station/S1/commands/spoiled", job=ids[0])
     assert refused.status_code == 409 and "not interrupted" in refused.json()["message"]
     plotqueue.start_plot(store, ids[0], "S1", "station:S1")
     plotqueue.finish_plot(store, ids[0], "S1", plotted=False, reason="aborted by the operator",
@@ -332,6 +336,76 @@ def test_spoiled_reprints_only_an_interrupted_card(as_user, station):
     plotqueue.update_station(store, "S1", status="waiting_load")
     state = station_state(store, "S1")
     assert state["current"]["reprint"] and state["progress"] is None
+
+
+def test_spoiled_from_the_page_after_the_station_moved_on_to_the_next_card(as_user, station):
+    store, ids = station
+    olaf = as_user("olaf")
+    plotqueue.start_plot(store, ids[0], "S1", "station:S1")
+    plotqueue.finish_plot(store, ids[0], "S1", plotted=False, reason="aborted by the operator",
+                          actor="station:S1")
+    # within a poll the station claims the next card and asks for its stock
+    assert plotqueue.claim_next(store, "S1").id == ids[1]
+    plotqueue.update_station(store, "S1", status="waiting_load",
+                             message=f"Load a card for {ids[1]}")
+    state = as_user("olaf").get("/station/S1/state.json").json()
+    assert state["current_job_id"] == ids[1]
+    assert state["last_interrupted_id"] == ids[0]
+    assert state["last_interrupted"]["state"] == "interrupted"
+    # the page sends the interrupted card's id (station.js jobFor), and a plain form post
+    # carries it in its hidden field
+    assert f'"last_interrupted_id": "{ids[0]}"' in olaf.get("/station/S1").text
+    answer = post(olaf, "/station/S1/commands/spoiled", job=state["last_interrupted_id"])
+    assert answer.status_code == 200, answer.text
+    assert store.job(None, ids[0]).state == "queued"
+    assert store.job(None, ids[1]).state == "queued"  # the card the station waits for
+    assert audit(store, ids[0])[-1] == ("queued", "user:olaf",
+                                        "spoiled card: queued again as a reprint")
+    assert station_state(store, "S1")["last_interrupted_id"] is None
+
+
+def test_spoiled_without_a_card_means_the_newest_interrupted_one_of_the_station(
+        as_user, station, submit):
+    store, ids = station
+    olaf = as_user("olaf")
+    plotqueue.start_plot(store, ids[0], "S1", "station:S1")
+    plotqueue.finish_plot(store, ids[0], "S1", plotted=False, reason="aborted",
+                          actor="station:S1")
+    plotqueue.claim_next(store, "S1")
+    plotqueue.update_station(store, "S1", status="waiting_load")
+    answer = post(olaf, "/station/S1/commands/spoiled")  # the form without its script
+    assert answer.status_code == 200 and ids[0] in answer.json()["message"]
+    assert store.job(None, ids[0]).state == "queued"
+    # a card interrupted on another station is marked spoiled there, not here
+    other = submit(seed=3)
+    store.approve(None, other, "user:ann")
+    plotqueue.register_station(store, "S2", profile="grbl-servo", port="sim")
+    plotqueue.go_offline(store, "S1")
+    assert plotqueue.claim_next(store, "S2").id == ids[0]
+    plotqueue.start_plot(store, ids[0], "S2", "station:S2")
+    plotqueue.finish_plot(store, ids[0], "S2", plotted=False, reason="aborted",
+                          actor="station:S2")
+    refused = post(olaf, "/station/S1/commands/spoiled", job=ids[0])
+    assert refused.status_code == 409 and "station S2" in refused.json()["message"]
+    assert station_state(store, "S2")["last_interrupted_id"] == ids[0]
+    assert station_state(store, "S1")["last_interrupted_id"] is None
+
+
+def test_the_page_shows_progress_and_remaining_time(as_user, station):
+    store, ids = station
+    plotqueue.start_plot(store, ids[0], "S1", "station:S1")
+    plotqueue.update_station(store, "S1", status="plotting", progress={
+        "job_id": ids[0], "what": "card", "strokes_done": 3, "strokes_total": 14,
+        "acked": 40, "total": 200, "elapsed_s": 12.4, "remaining_s": 83.2, "outcome": None})
+    page = as_user("olaf").get("/station/S1").text
+    assert '<dd id="remaining">1:23</dd>' in page
+    assert '<dd id="elapsed">0:12</dd>' in page and '<dd id="strokes-count">3 / 14</dd>' in page
+    plotqueue.finish_plot(store, ids[0], "S1", plotted=True, reason="ok", actor="station:S1")
+    plotqueue.update_station(store, "S1", status="idle", progress={
+        "job_id": ids[0], "what": "card", "strokes_done": 14, "strokes_total": 14,
+        "elapsed_s": 95, "remaining_s": 0, "outcome": "plotted"})
+    page = as_user("olaf").get("/station/S1").text
+    assert '<dd id="remaining">0:00</dd>' in page and '<dd id="elapsed">1:35</dd>' in page
 
 
 def test_event_stream_sends_the_state_when_it_changes(web, station):
