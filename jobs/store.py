@@ -433,6 +433,7 @@ class Store:
             # and our insert: the unique (shop, key) refused ours, theirs is the answer
             found = self._stored_after_race(shop.id, idempotency_key, digest)
             if found is None:
+                self._coupon_code_race(shop.id, [spec], batch=False)
                 raise
             return Submitted(found, False)
         self._after_commit_render([job])
@@ -447,6 +448,26 @@ class Store:
             return None
         with self.session() as s:
             return self._by_idempotency(s, shop_id, idempotency_key, digest)
+
+    def _coupon_code_race(self, shop_id: str, specs: list[JobSpec], *, batch: bool) -> None:
+        """After an insert refused by a unique constraint: the :class:`JobError` (422) for
+        a coupon code the shop gave that a concurrent request took meanwhile; nothing when
+        none was taken (the constraint was another one)."""
+        from cards.codes import normalize_code
+
+        with self.session() as s:
+            for index, spec in enumerate(specs):
+                code = spec.coupon.code if spec.coupon is not None else None
+                if not code:
+                    continue
+                owner = s.scalar(select(CouponCode.job_id).where(
+                    CouponCode.shop_id == shop_id, CouponCode.code == normalize_code(code)))
+                if owner is not None:
+                    error = JobError(f"coupon.code: {code!r} is already used by job {owner}")
+                    if not batch:
+                        raise error
+                    with _row_named(index):
+                        raise error
 
     def _by_idempotency(self, s: Session, shop_id: str, key: str, digest: str) -> Job | None:
         job = s.scalar(select(Job).where(Job.shop_id == shop_id, Job.idempotency_key == key))
@@ -548,11 +569,12 @@ class Store:
                         for i, spec in enumerate(specs)]
         except IntegrityError:
             # a concurrent request with the same key stored its batch first (see submit)
-            if idempotency_key is None:
-                raise
-            with self.session() as s:
-                stored = self._stored_batch(s, shop.id, idempotency_key, digest)
+            stored = None
+            if idempotency_key is not None:
+                with self.session() as s:
+                    stored = self._stored_batch(s, shop.id, idempotency_key, digest)
             if stored is None:
+                self._coupon_code_race(shop.id, specs, batch=True)
                 raise
             return (*stored, False)
         self._after_commit_render(jobs)

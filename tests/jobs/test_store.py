@@ -351,6 +351,29 @@ def test_concurrent_batches_with_one_key_get_the_one_batch(store, shop):
     assert count_jobs(store) == 2
 
 
+def test_concurrent_jobs_with_one_coupon_code_get_a_422_not_a_503(store, shop):
+    """Two jobs giving the same coupon code at the same moment both find it free; the
+    unique constraint lets one in, the other is told which job has the code."""
+    threads = 2
+    barrier = threading.Barrier(threads, timeout=60)
+    assign = store._assign_coupon
+
+    def assign_then_wait(*args):
+        assigned = assign(*args)
+        barrier.wait()  # both have found the code free before either stores it
+        return assigned
+
+    store._assign_coupon = assign_then_wait
+    store.dispatcher.run = False
+    body = {**BODY, "coupon": {"kind": "percent", "amount": "10", "code": "SORRY-2026"}}
+    results = _run_together(threads, lambda: store.submit(shop, body))
+    stored = [r for r in results if not isinstance(r, Exception)]
+    refused = [r for r in results if isinstance(r, JobError)]
+    assert len(stored) == 1 and len(refused) == 1, results
+    assert f"coupon.code: 'SORRY-2026' is already used by job {stored[0].job.id}" in str(refused[0])
+    assert count_jobs(store) == 1
+
+
 def test_concurrent_requests_with_one_key_and_another_body_conflict(store, shop):
     _race_on_idempotency(store, 2)
     bodies = [BODY, {**BODY, "seed": 8}]
