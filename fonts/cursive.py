@@ -31,6 +31,11 @@ import numpy as np
 from fonts.model import Font, Glyph
 
 TOUCH_EM = 0.03  # ends closer than this meet (em)
+# a small letter's stroke starting this close to the ink already drawn goes on from it
+# (em): EMS Allure starts its o's tail 0.035 em inside the bowl, its k's leg 0.032 em off
+# the bowl. Capitals keep TOUCH_EM (Hershey Script's H stays two strokes and a crossbar)
+SMALL_TOUCH_EM = 0.04
+LOOP_EM = 0.08  # a stroke whose ends are this close is a closed bowl (em)
 BRIDGE_EM = 0.12  # a gap this short inside a glyph is drawn as a line (em)
 MARK_EM = 0.10  # strokes whose extent is below this are marks (dots) (em)
 EXIT_EM = 0.10  # a stroke ending this close to the exit point leads on to the next letter (em)
@@ -132,13 +137,14 @@ def _segments_to_point(a: np.ndarray, b: np.ndarray, point: np.ndarray) -> np.nd
 
 
 def _join(chain: np.ndarray, stroke: np.ndarray, *, toward: np.ndarray | None,
-          bridge: bool = True) -> np.ndarray | None:
+          bridge: bool = True, touch: float = TOUCH_EM) -> np.ndarray | None:
     """``chain`` continued by ``stroke`` without lifting, or None when they do not meet.
 
     Tried in order: an end of ``stroke`` at the chain's end; the chain's end lying on
     ``stroke`` (walk along it to one end, then draw it whole, ending nearer ``toward``);
     an end of ``stroke`` lying on the chain (retrace back to it); a short bridge (only
-    when ``bridge``).
+    when ``bridge``). Ends within :data:`TOUCH_EM` meet; a stroke's end lies on the chain
+    within ``touch`` (em).
     """
     end = chain[-1]
     d_start = float(np.hypot(*(stroke[0] - end)))
@@ -158,7 +164,7 @@ def _join(chain: np.ndarray, stroke: np.ndarray, *, toward: np.ndarray | None,
         return np.vstack([chain, walk, forward[1:]])
     for oriented in (stroke, stroke[::-1]):
         dist, seg, foot = _closest_on_polyline(chain, oriented[0])
-        if dist <= TOUCH_EM:
+        if dist <= touch:
             return np.vstack([chain, _retrace_back(chain, seg, foot), oriented])
     if bridge and min(d_start, d_end) <= BRIDGE_EM:
         oriented = stroke if d_start <= d_end else stroke[::-1]
@@ -256,13 +262,26 @@ def _exit_path(chain: np.ndarray, strokes: Iterable[np.ndarray], target: np.ndar
     return length, path
 
 
+def _inside(point: np.ndarray, ring: np.ndarray) -> bool:
+    """Whether ``point`` lies inside the polygon ``ring`` (closed from its last point to
+    its first), by the even-odd rule."""
+    a, b = ring, np.roll(ring, -1, axis=0)
+    spans = (a[:, 1] > point[1]) != (b[:, 1] > point[1])
+    x = a[:, 0] + (point[1] - a[:, 1]) * (b[:, 0] - a[:, 0]) / np.where(spans, b[:, 1] - a[:, 1], 1.0)
+    return bool(np.count_nonzero(spans & (x > point[0])) % 2)
+
+
 def _lead_in(entry: np.ndarray, start: np.ndarray, glyph: Glyph) -> np.ndarray:
     """A pen path from ``entry`` to ``start``: straight where that crosses no ink of the
     glyph, otherwise a curve over the top of the letter (the overcurve of school cursive)."""
     straight = np.array([entry, start])
     samples = entry + (start - entry) * np.linspace(0.15, 0.85, 8)[:, None]
     ink = np.concatenate(glyph.strokes)
-    crosses = any(_closest_on_polyline(s, p)[0] < 0.02 for s in glyph.strokes for p in samples)
+    # near the ink, or inside a closed bowl (Allure's o is entered at its left side: a
+    # straight lead-in to its top would cut across the bowl)
+    bowls = [s for s in glyph.strokes if len(s) > 3 and np.hypot(*(s[-1] - s[0])) <= LOOP_EM]
+    crosses = (any(_closest_on_polyline(s, p)[0] < 0.02 for s in glyph.strokes for p in samples)
+               or any(_inside(p, bowl) for bowl in bowls for p in samples))
     if not crosses:
         return straight
     left, right = min(entry[0], start[0]), max(entry[0], start[0])
@@ -296,7 +315,11 @@ def plan_glyph(glyph: Glyph, entry: np.ndarray, x_height: float | None = None) -
     # the body starts at the stroke touching the entry, else at the first big stroke
     first = min(range(len(big)), key=lambda i: (dist_to(big[i], entry) > TOUCH_EM * 2, i))
     chain = big.pop(first)
-    if np.hypot(*(chain[-1] - entry)) < np.hypot(*(chain[0] - entry)):
+    # started from the end nearer the entry; a small letter's closed bowl (its ends
+    # within LOOP_EM) keeps the designer's direction: Allure's o runs round anticlockwise
+    # from its top, as a hand writes it, and its tail leaves from the end
+    loop = glyph.char.islower() and np.hypot(*(chain[-1] - chain[0])) <= LOOP_EM
+    if np.hypot(*(chain[-1] - entry)) < np.hypot(*(chain[0] - entry)) and not loop:
         chain = chain[::-1]
     exit_index = min(range(len(big)), key=lambda i: dist_to(big[i], exit_point)) if big else None
     if exit_index is not None and dist_to(big[exit_index], exit_point) > EXIT_EM:
@@ -306,6 +329,7 @@ def plan_glyph(glyph: Glyph, entry: np.ndarray, x_height: float | None = None) -
             and np.hypot(*(chain[0] - exit_point)) <= TOUCH_EM * 2:
         chain = chain[::-1]
 
+    touch = SMALL_TOUCH_EM if glyph.char.islower() else TOUCH_EM
     # join what continues the chain without a visible bridge first, then the exit stroke,
     # so a t-bar or an x-stroke near the chain stays a crossing written after the word
     for bridge in (False, True):
@@ -313,7 +337,7 @@ def plan_glyph(glyph: Glyph, entry: np.ndarray, x_height: float | None = None) -
         while big and progress:
             progress = False
             for i, stroke in enumerate(big):
-                joined = _join(chain, stroke, toward=exit_point, bridge=bridge)
+                joined = _join(chain, stroke, toward=exit_point, bridge=bridge, touch=touch)
                 if joined is not None:
                     chain = joined
                     big.pop(i)
@@ -323,7 +347,7 @@ def plan_glyph(glyph: Glyph, entry: np.ndarray, x_height: float | None = None) -
             continue
         oriented = exit_stroke if np.hypot(*(exit_stroke[-1] - exit_point)) <= np.hypot(
             *(exit_stroke[0] - exit_point)) else exit_stroke[::-1]
-        joined = _join(chain, oriented, toward=exit_point, bridge=bridge)
+        joined = _join(chain, oriented, toward=exit_point, bridge=bridge, touch=touch)
         if joined is not None:
             chain = joined
             exit_stroke = None

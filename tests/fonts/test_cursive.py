@@ -12,6 +12,7 @@ from fonts.catalog import load_font
 from fonts.compose import directed_distance
 from fonts.cursive import (
     UNJOINED_CAPITALS,
+    _inside,
     connection_point,
     cursive_plan,
     plan_glyph,
@@ -229,3 +230,32 @@ def test_capitals_and_eszett_join_the_next_letter(script: Font) -> None:
         layout = layout_card(CardText(body=word), script, card_format("dl"), seed=1,
                              variation=Variation(strength=0.0))
         assert layout.drawing.pen_lifts() == 1 + marks, word
+
+
+# ---------------------------------------------------------------- closed bowls (EMS Allure)
+
+
+@pytest.mark.parametrize("char", "oö")
+def test_a_lead_in_never_cuts_across_a_closed_bowl(char: str) -> None:
+    """Allure enters its o at the left: a straight lead-in from the previous letter to the
+    top of the bowl would run through it and turn the o into an ø. The lead-in goes over
+    the top instead, so none of its points lies inside the bowl."""
+    font = load_font("allure")
+    glyph = font.glyphs[char][0]
+    plan = cursive_plan(font, glyph)
+    assert plan.lead is not None and plan.body is not None
+    bowl = max(glyph.strokes, key=len)
+    inner = plan.lead[1:-1]  # its ends touch the ink by design
+    samples = np.concatenate([inner, (plan.lead[:-1] + plan.lead[1:]) / 2])
+    assert not any(_inside(p, bowl) for p in samples)
+
+
+@pytest.mark.parametrize("word", ["o", "oo", "vo", "on", "no"])
+def test_allure_writes_an_o_with_its_neighbours_in_one_stroke(word: str) -> None:
+    """An o of Allure is one stroke, its bowl and its tail (they meet 0.035 em apart), and
+    joins the letters before and after it: these words are written without lifting, at
+    any seed."""
+    font = load_font("allure")
+    for seed in range(1, 6):
+        layout = layout_card(CardText(body=word), font, card_format("dl"), seed=seed)
+        assert layout.drawing.pen_lifts() == 1, (word, seed)
