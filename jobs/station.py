@@ -19,13 +19,14 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
 from cards.formats import card_format
 from jobs import plotqueue
-from jobs.db import Job
+from jobs.db import Job, StationCommand
 from jobs.store import Store
 from plotter.gcode import read_program
 from plotter.profile import MachineProfile, load_profile
@@ -154,6 +155,9 @@ class Station:
         self._progress_at = 0.0
         self._last_status: tuple[object, float] = (None, 0.0)
         self._beat_at = 0.0  # when this station last wrote its row (monotonic s)
+        # commands taken from the queue and not yet handled: those that came in one batch
+        # after the one a prompt was waiting for (Enter, then p at once)
+        self._pending: deque[StationCommand] = deque()
 
     # ------------------------------------------------------------ set-up
 
@@ -215,9 +219,10 @@ class Station:
         """Plot cards until stopped (or ``cards`` have ended); returns how many ended."""
         ended = 0
         while not self.stop.is_set() and (cards is None or ended < cards):
-            self._idle_commands()
+            # a card first: a command that comes as it is claimed is for its prompt
             job = plotqueue.claim_next(self.store, self.config.name)
             if job is None:
+                self._idle_commands()
                 if self.last_interrupted is not None and (
                         self.store.job(None, self.last_interrupted).state != "interrupted"):
                     self.last_interrupted = None  # marked spoiled elsewhere (the page)
@@ -232,8 +237,15 @@ class Station:
             ended += 1
         return ended
 
+    def _commands(self) -> list[StationCommand]:
+        """The operator's commands not yet handled, oldest first: those left over from the
+        last batch, then the new ones."""
+        commands = [*self._pending, *plotqueue.take_commands(self.store, self.config.name)]
+        self._pending.clear()
+        return commands
+
     def _idle_commands(self) -> None:
-        for command in plotqueue.take_commands(self.store, self.config.name):
+        for command in self._commands():
             self._common_command(command.command, command.job_id, command.actor)
 
     def _common_command(self, command: str, job_id: str | None, actor: str) -> bool:
@@ -309,11 +321,12 @@ class Station:
         message = words(PAGE_KEYS)
         while not self.stop.is_set():
             self._status(status, message, current_job_id=job_id)  # heartbeat while waiting
-            for command in plotqueue.take_commands(self.store, self.config.name):
-                if command.command == wanted:
-                    return True
-                if command.command == "abort" and status == "waiting_load":
-                    return False
+            commands = self._commands()
+            for index, command in enumerate(commands):
+                if command.command == wanted or (command.command == "abort"
+                                                 and status == "waiting_load"):
+                    self._pending.extend(commands[index + 1:])  # for what comes next
+                    return command.command == wanted
                 self._common_command(command.command, command.job_id, command.actor)
             self.stop.wait(POLL_S)
         return False
@@ -477,8 +490,11 @@ class Station:
         worker = threading.Thread(target=run, name=f"station-{name}-stream", daemon=True)
         worker.start()
         while worker.is_alive():
-            for command in plotqueue.take_commands(self.store, name):
-                self._stream_command(command.command, command.job_id, command.actor)
+            # pause and abort wait until the card is under way: before, an abort would
+            # be cleared by the stream's start
+            if self.streamer is not None and self.streamer.streaming.is_set():
+                for command in self._commands():
+                    self._stream_command(command.command, command.job_id, command.actor)
             if self.stop.is_set() and self.streamer is not None:
                 self.streamer.abort()
             # progress writes beat too, but only while the controller reports; in a feed

@@ -327,6 +327,9 @@ class GrblStreamer:
         self._write_lock = threading.Lock()
         self._closing = threading.Event()
         self._abort = threading.Event()
+        # set while stream() runs, after it has cleared an earlier abort: from then on,
+        # pause and abort act on this card
+        self.streaming = threading.Event()
         self._paused = False  # pause() called, or a hold reported, and no resume since
         self._pause_asked = False  # the hold is ours (pause()), not a button's
         self._held = False  # the last status reports showed a hold: "paused" was emitted
@@ -625,6 +628,13 @@ class GrblStreamer:
                 plan_ = None
         self._abort.clear()
         self._held = False
+        self.streaming.set()
+        try:
+            return self._stream_program(lines, plan_)
+        finally:
+            self.streaming.clear()
+
+    def _stream_program(self, lines: list[tuple[int, str]], plan_: Plan | None) -> StreamResult:
         started = time.monotonic()
         total = len(lines)
         acked = 0

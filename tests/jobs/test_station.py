@@ -20,7 +20,7 @@ from sqlalchemy import select as sql_select
 
 from cards.formats import card_format
 from jobs import plotqueue
-from jobs.db import Transition
+from jobs.db import StationCommand, Transition
 from jobs.station import Station, StationConfig, stroke_end_lines, terminal_commands
 from plotter.gcode import read_strokes
 from plotter.profile import load_profile
@@ -110,6 +110,27 @@ def test_cards_are_plotted_in_queue_order_after_loading(approved):
     assert row.ink_used_mm == pytest.approx(ink)
     station.close()
     assert plotqueue.station(store, "S1").status == "offline"
+
+
+def test_a_command_right_after_the_awaited_one_is_not_lost(approved):
+    """The operator presses Enter (card loaded) and at once abort: the station takes both
+    in one batch, starts the card on the first and still acts on the second."""
+    store, approve = approved
+    (job_id,) = approve(1)
+    # line 100 answers only after 30 s: unaborted, the card could not end in time
+    sim = SimulatedGrbl(load_profile("grbl-servo"), faults=Faults(slow_reply_s={100: 30.0}))
+    sim.start()
+    station = Station(store, StationConfig("S1", simulate=True, reply_timeout_s=60),
+                      say=lambda _: None, simulator=sim)
+    thread = start(station, cards=1)
+    wait_until(lambda: plotqueue.station(store, "S1").status == "waiting_load", "load prompt")
+    with store.session() as s:  # one transaction: the station cannot take one alone
+        s.add_all([StationCommand(station="S1", command="load_done", actor="operator"),
+                   StationCommand(station="S1", command="abort", actor="operator")])
+    thread.join(DEADLINE_S)
+    assert store.job(None, job_id).state == "interrupted"
+    assert "abort" in store.job(None, job_id).error
+    assert not sim.pen_down
 
 
 def test_abort_mid_card_interrupts_lifts_the_pen_and_spoiled_cards_are_reprinted(approved):
