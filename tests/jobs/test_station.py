@@ -112,16 +112,22 @@ def test_cards_are_plotted_in_queue_order_after_loading(approved):
     assert plotqueue.station(store, "S1").status == "offline"
 
 
+def slow_station(store) -> tuple[SimulatedGrbl, Station]:
+    """Station S1 on a simulated GRBL whose line 100 answers only after 30 s: a card on
+    it cannot end in a test's time unless it is aborted."""
+    sim = SimulatedGrbl(load_profile("grbl-servo"), faults=Faults(slow_reply_s={100: 30.0}))
+    sim.start()
+    station = Station(store, StationConfig("S1", simulate=True, reply_timeout_s=60),
+                      say=lambda _: None, simulator=sim)
+    return sim, station
+
+
 def test_a_command_right_after_the_awaited_one_is_not_lost(approved):
     """The operator presses Enter (card loaded) and at once abort: the station takes both
     in one batch, starts the card on the first and still acts on the second."""
     store, approve = approved
     (job_id,) = approve(1)
-    # line 100 answers only after 30 s: unaborted, the card could not end in time
-    sim = SimulatedGrbl(load_profile("grbl-servo"), faults=Faults(slow_reply_s={100: 30.0}))
-    sim.start()
-    station = Station(store, StationConfig("S1", simulate=True, reply_timeout_s=60),
-                      say=lambda _: None, simulator=sim)
+    sim, station = slow_station(store)
     thread = start(station, cards=1)
     wait_until(lambda: plotqueue.station(store, "S1").status == "waiting_load", "load prompt")
     with store.session() as s:  # one transaction: the station cannot take one alone
@@ -136,11 +142,7 @@ def test_a_command_right_after_the_awaited_one_is_not_lost(approved):
 def test_abort_mid_card_interrupts_lifts_the_pen_and_spoiled_cards_are_reprinted(approved):
     store, approve = approved
     (job_id,) = approve(1)
-    # line 100 answers only after 30 s: the card is surely mid-way when the abort comes
-    sim = SimulatedGrbl(load_profile("grbl-servo"), faults=Faults(slow_reply_s={100: 30.0}))
-    sim.start()
-    station = Station(store, StationConfig("S1", simulate=True, reply_timeout_s=60),
-                      say=lambda _: None, simulator=sim)
+    sim, station = slow_station(store)  # surely mid-way when the abort comes
     thread = start(station, cards=2)
     plotqueue.post_command(store, "S1", "load_done", "operator")
     wait_until(lambda: (plotqueue.station(store, "S1").progress or {}).get("acked", 0) > 40,
