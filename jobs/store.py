@@ -227,9 +227,15 @@ class Store:
     def create_shop(self, name: str, *, webhook_url: str | None = None,
                     sender: dict[str, Any] | None = None) -> tuple[Shop, str]:
         """A new shop and its first API key (returned once, stored only hashed)."""
+        from cards import printfont
+
         name = name.strip()
         if not name:
             raise JobError("name: a shop needs a name")
+        # the name is printed on its coupon inserts, in bold
+        missing = printfont.missing(name, (printfont.REGULAR, printfont.BOLD))
+        if missing:
+            raise JobError(f"name: the coupon inserts cannot print {printfont.describe(missing)}")
         with self.session() as s:
             if s.scalar(select(Shop).where(Shop.name == name)) is not None:
                 raise ConflictError(f"a shop named {name!r} exists already")

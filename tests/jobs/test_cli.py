@@ -161,3 +161,13 @@ def test_shops_create_prints_a_key_once_and_refuses_a_duplicate(tmp_path: Path) 
     assert "exists already" in again.output and "pp_" not in again.output
     assert store.authenticate(keys[0]).id == shop.id  # the first key still works
     store.engine.dispose()
+
+
+def test_a_shop_name_its_coupons_cannot_print_is_refused(tmp_path: Path) -> None:
+    env = {"PENPOST_DATA_DIR": str(tmp_path / "data"), "PENPOST_DATABASE_URL": "",
+           "PENPOST_CONFIG": ""}
+    result = runner.invoke(app, ["shops", "create", "花屋 Şahin"], env=env)
+    assert result.exit_code == 2
+    assert "U+82B1" in result.output and "U+5C4B" in result.output and "pp_" not in result.output
+    fine = runner.invoke(app, ["shops", "create", "Çiçekçi Şahin & Łukasz"], env=env)
+    assert fine.exit_code == 0, fine.output
