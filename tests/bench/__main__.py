@@ -95,7 +95,8 @@ def plotter_table(rows: list[PlotterRow]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, title=f"plotter output: optimize + write_gcode ({PROFILE}) against vpype "
                         "linemerge linesort --two-opt gwrite, same raw drawing; times by our "
                         "planner model")
-    for column in ("example", "pen-up mm ours", "vpype", "ratio", "lifts ours", "vpype",
+    for column in ("example", "pen-up mm ours", "vpype", "ratio", "one band", "ratio",
+                   "lifts ours", "vpype",
                    "kB ours", "vpype", "ratio", "time s ours", "vpype", "ratio",
                    "lower bound s", "ours/bound"):
         table.add_column(column, justify="left" if column == "example" else "right")
@@ -103,7 +104,8 @@ def plotter_table(rows: list[PlotterRow]) -> Table:
         v = r.vpype
         table.add_row(
             r.job, f"{r.ours.pen_up_travel_mm:.0f}", _num(v and v.pen_up_travel_mm, ".0f"),
-            _num(r.ratio("pen_up_travel_mm"), ".2f"), str(r.ours.pen_lifts),
+            _num(r.ratio("pen_up_travel_mm"), ".2f"), f"{r.one_band_travel_mm:.0f}",
+            _num(v and r.one_band_travel_mm / v.pen_up_travel_mm, ".2f"), str(r.ours.pen_lifts),
             "—" if v is None else str(v.pen_lifts), f"{r.ours.bytes / 1000:.1f}",
             _num(v and v.bytes / 1000, ".1f"), _num(r.ratio("bytes"), ".2f"),
             _num(r.ours.seconds, ".1f"),
@@ -126,6 +128,9 @@ def plotter_targets(rows: list[PlotterRow]) -> Table:
 
     for name, value, target in (
         ("pen-up travel / vpype", mean([r.ratio("pen_up_travel_mm") for r in rows]),
+         TRAVEL_TARGET),
+        ("pen-up travel / vpype, whole card as one band (not our writing order)",
+         mean([r.vpype and r.one_band_travel_mm / r.vpype.pen_up_travel_mm for r in rows]),
          TRAVEL_TARGET),
         ("G-code bytes / vpype", mean([r.ratio("bytes") for r in rows]), BYTES_TARGET),
         ("estimated time / vpype", mean([r.ratio("seconds") for r in rows]), TIME_TARGET),

@@ -76,6 +76,9 @@ class PlotterRow:
     ours: GcodeStats
     lower_bound_s: float  # ink / draw feed + lifts × (lift dwell + lower dwell)
     vpype: GcodeStats | None
+    # pen-up travel (mm) with the whole card as one band: what the optimiser reaches
+    # without writing top to bottom, as vpype's linesort orders (for comparison only)
+    one_band_travel_mm: float = math.nan
 
     def ratio(self, field: str) -> float | None:
         """Ours over vpype's for a :class:`GcodeStats` field."""
@@ -107,10 +110,11 @@ def measure_card(stem: str, spec, profile: MachineProfile, *, with_vpype: bool) 
     optimised = optimize(raw)
     ours = gcode_stats(write_gcode(optimised, profile), profile)
     bound = lower_bound_s(optimised.ink_length_mm(), optimised.pen_lifts(), profile)
+    one_band = gcode_stats(write_gcode(optimize(raw, band_mm=math.inf), profile), profile)
     theirs = None
     if with_vpype:
         theirs = gcode_stats(vpype_ref.gcode_of_svg(raw.to_svg()), profile)
-    return PlotterRow(stem, layout.font, ours, bound, theirs)
+    return PlotterRow(stem, layout.font, ours, bound, theirs, one_band.pen_up_travel_mm)
 
 
 def measure_plotter_output(profile_name: str = PROFILE) -> list[PlotterRow]:
