@@ -369,7 +369,6 @@ def _write(lines: list[Line], font: Font, card: CardFormat, xh_mm: float,
     starts = np.cumsum(sizes) - sizes
     rows = ranges(table.start[form], sizes)
     points = table.points.take(rows, axis=0)
-    instance = np.repeat(np.arange(n), sizes)
 
     # 3. vary every instance, parting any that comes too close to an earlier twin; then
     # move the letters along so that their gaps follow their varied edges
@@ -379,7 +378,7 @@ def _write(lines: list[Line], font: Font, card: CardFormat, xh_mm: float,
     if s > 0:
         params = unique_instances(rng, params, form, table.alnum[form] & (sizes > 0),
                                   metric, variation, m.x_height, em_mm, wobble)
-    varied = deform(points, features.take(rows, axis=0), instance, params, sizes)
+    varied = deform(points, features.take(rows, axis=0), None, params, sizes)
     if s > 0:
         origin[:, 0] += _ink_spacing(varied[:, 0] - points[:, 0], starts, table.edge.take(form, axis=0),
                                      li) * em_mm

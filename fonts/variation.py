@@ -168,13 +168,13 @@ def shape_metric(features: np.ndarray, starts: np.ndarray, sizes: np.ndarray) ->
     return metric
 
 
-def deform(points: np.ndarray, features: np.ndarray, instance: np.ndarray,
+def deform(points: np.ndarray, features: np.ndarray, instance: np.ndarray | None,
            params: GlyphParams, sizes: np.ndarray | None = None) -> np.ndarray:
     """Each instance's glyph points (N, 2) moved by its shape parameters (em, y down);
     ``features``: the points' :func:`shape_features`; ``instance``: (N,) index into
-    ``params``; ``sizes``, when given: the points are each instance's in turn, that many
-    of each (``instance`` is then ``repeat(arange(n), sizes)``, and copying runs is
-    faster than gathering rows)."""
+    ``params``, or None with ``sizes``: the points are each instance's in turn, that many
+    of each (as ``instance = repeat(arange(n), sizes)``; copying runs is faster than
+    gathering rows)."""
     if len(points) == 0:
         return points.copy()
     # one gather of both coefficient rows per point, one contraction for x and y

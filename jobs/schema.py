@@ -9,10 +9,11 @@ import re
 import time
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from jinja2 import StrictUndefined, TemplateError, UndefinedError, nodes
+from jinja2 import StrictUndefined, Template, TemplateError, UndefinedError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -188,11 +189,10 @@ for _name in _WIDTH_FILTERS:
     _ENV.filters.pop(_name, None)
 
 
-def _check_shape(source: str) -> None:
+def _check_shape(tree: nodes.Template) -> None:
     """Refuse what makes a template's work grow faster than its input: loops inside loops,
     recursive loops, macros and call blocks (which nest loops by calling), and anything
     that loads another template."""
-    tree = _ENV.parse(source)
     for loop in tree.find_all(nodes.For):
         if loop.recursive:
             raise _TemplateTooCostly("a recursive loop")
@@ -205,13 +205,29 @@ def _check_shape(source: str) -> None:
             raise _TemplateTooCostly(f"{what} is not available in templates")
 
 
+@lru_cache(maxsize=256)
+def _compiled(source: str) -> Template:
+    """``source`` parsed once, checked (:func:`_check_shape`) and compiled: a batch fills
+    one template for every row."""
+    tree = _ENV.parse(source)
+    _check_shape(tree)
+    return _ENV.from_string(tree)
+
+
+def _template_error(error: Exception, where: str) -> JobError:
+    """The :class:`JobError` for a template that cannot be read or costs too much."""
+    if isinstance(error, _TemplateTooCostly):
+        return JobError(f"{where}: the template is too costly to fill in: {error}")
+    return JobError(f"{where}: the template cannot be read ({error})")
+
+
 def _fill(source: str, fields: dict[str, Any]) -> str:
     """Render ``source`` piece by piece, stopping when it grows too long or too slow."""
-    _check_shape(source)
+    template = _compiled(source)
     deadline = time.monotonic() + MAX_TEMPLATE_S
     pieces: list[str] = []
     size = 0
-    for piece in _ENV.from_string(source).generate(**fields):
+    for piece in template.generate(**fields):
         size += len(piece)
         if size > MAX_TEMPLATE_CHARS:
             raise _TemplateTooCostly(f"the text grows beyond {MAX_TEMPLATE_CHARS} characters")
@@ -226,11 +242,9 @@ def check_template(source: str, where: str) -> None:
     template or has a shape templates may not have (:func:`_check_shape`); nothing is
     filled in, so merge fields need not be given."""
     try:
-        _check_shape(source)
-    except _TemplateTooCostly as error:
-        raise JobError(f"{where}: the template is too costly to fill in: {error}") from None
-    except TemplateError as error:
-        raise JobError(f"{where}: the template cannot be read ({error})") from error
+        _compiled(source)
+    except (_TemplateTooCostly, TemplateError) as error:
+        raise _template_error(error, where) from None
 
 
 def render_template(source: str, fields: dict[str, Any], where: str) -> str:
@@ -241,7 +255,7 @@ def render_template(source: str, fields: dict[str, Any], where: str) -> str:
     try:
         return _fill(source, fields)
     except _TemplateTooCostly as error:
-        raise JobError(f"{where}: the template is too costly to fill in: {error}") from None
+        raise _template_error(error, where) from None
     except UndefinedError as error:
         message = str(error.message or error)
         missing = re.fullmatch(r"'(\w+)' is undefined", message)
@@ -253,7 +267,7 @@ def render_template(source: str, fields: dict[str, Any], where: str) -> str:
         shown = f"the expression {{{{ {expression} }}}}" if expression else "an expression"
         raise JobError(f"{where}: {shown} fails: {message}") from error
     except TemplateError as error:
-        raise JobError(f"{where}: the template cannot be read ({error})") from error
+        raise _template_error(error, where) from error
     except (ArithmeticError, TypeError, ValueError, LookupError) as error:  # {{ 1/0 }}
         raise JobError(f"{where}: the template fails: {type(error).__name__}: {error}") from error
 

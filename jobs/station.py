@@ -116,9 +116,9 @@ def ink_by_line(gcode: str, profile: MachineProfile) -> tuple[list[int], list[fl
     return lines, ink
 
 
-def ink_through(ink: tuple[list[int], list[float]], line: int) -> float:
+def ink_through(ink: tuple[list[int], list[float]], line: float) -> float:
     """The ink (mm) written by the lines up to ``line`` of a program (see
-    :func:`ink_by_line`)."""
+    :func:`ink_by_line`; ``math.inf``: all of it)."""
     lines, cumulative = ink
     index = bisect.bisect_right(lines, line)
     return cumulative[index - 1] if index else 0.0
@@ -339,12 +339,12 @@ class Station:
         name = self.config.name
         station = plotqueue.station(self.store, name)
         envelope = self._artifact(job, "envelope.gcode", required=False)
-        envelope_ink = (ink_by_line(envelope, self.profile)[1] or [0.0])[-1] if envelope else 0.0
+        envelope_ink = ink_by_line(envelope, self.profile) if envelope else ([], [])
         ink_mm = job.ink_mm or 0.0
         colour = str(job.request.get("ink", "blue-black"))
         # the envelope is written with the card's pen: it must last for both
         if colour != station.pen_colour or (
-                station.ink_used_mm + ink_mm + envelope_ink
+                station.ink_used_mm + ink_mm + ink_through(envelope_ink, math.inf)
                 > PEN_NEARLY_DRY * station.ink_capacity_mm):
             reason = (f"this card is written in {colour}" if colour != station.pen_colour
                       else f"the pen has written {station.ink_used_mm / 1000:.0f} of "
@@ -364,7 +364,7 @@ class Station:
         gcode = self._artifact(job, "card.gcode")
         result = self._plot(job, gcode, card.width_mm, card.height_mm, "card", ink_mm)
         if result.finished and envelope is not None:
-            envelope_result = self._plot_envelope(job, envelope)
+            envelope_result = self._plot_envelope(job, envelope, envelope_ink)
             if envelope_result is not None and _connection_lost(envelope_result):
                 self._reconnect()
         elif _connection_lost(result):
@@ -396,9 +396,10 @@ class Station:
             return None
         return self.store.artifact_path(artifacts[name]).read_text(encoding="ascii")
 
-    def _plot_envelope(self, job: Job, gcode: str) -> StreamResult | None:
-        """Write the envelope of a plotted card after its own load prompt; its ink is
-        counted on the pen. An envelope that stops mid-way (or is never begun) leaves the
+    def _plot_envelope(self, job: Job, gcode: str, ink: tuple[list[int], list[float]]
+                       ) -> StreamResult | None:
+        """Write the envelope of a plotted card after its own load prompt; its ink
+        (:func:`ink_by_line` of ``gcode``) is counted on the pen. An envelope that stops mid-way (or is never begun) leaves the
         card plotted: the operator is told and the job gets an audit row."""
         from cards.envelope import envelope_format
 
@@ -413,9 +414,7 @@ class Station:
             return None
         self.say(f"{job.id}: writing the envelope")
         result = self._stream(job, gcode, envelope.width_mm, envelope.height_mm, "envelope")
-        ink = ink_by_line(gcode, self.profile)
-        plotqueue.add_ink(self.store, name, ink[1][-1] if result.finished and ink[1]
-                          else ink_through(ink, self._acked_line(gcode, result)))
+        plotqueue.add_ink(self.store, name, ink_through(ink, self._acked_line(gcode, result)))
         if result.finished:
             self._status("idle", f"{job.id} plotted, with its envelope.", current_job_id=None)
             self.say(f"{job.id}: envelope written in {result.elapsed_s:.0f} s")

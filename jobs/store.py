@@ -18,7 +18,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -147,7 +147,6 @@ class Submitted:
     created: bool
 
 
-
 @contextmanager
 def _file_lock(path: Path | None) -> Iterator[None]:
     """Hold an exclusive lock on the file ``path`` (created if need be) for the block;
@@ -176,6 +175,7 @@ def _row_named(index: int) -> Iterator[None]:
     except JobError as error:
         lines = str(error).splitlines()
         raise JobError("\n".join(f"jobs[{index}].{line}" for line in lines)) from None
+
 
 class Store:
     """The database edge of the service. One per process; thread-safe (a session per call)."""
@@ -469,11 +469,8 @@ class Store:
                 owner = s.scalar(select(CouponCode.job_id).where(
                     CouponCode.shop_id == shop_id, CouponCode.code == normalize_code(code)))
                 if owner is not None:
-                    error = JobError(f"coupon.code: {code!r} is already used by job {owner}")
-                    if not batch:
-                        raise error
-                    with _row_named(index):
-                        raise error
+                    with _row_named(index) if batch else nullcontext():
+                        raise JobError(f"coupon.code: {code!r} is already used by job {owner}")
 
     def _by_idempotency(self, s: Session, shop_id: str, key: str, digest: str) -> Job | None:
         job = s.scalar(select(Job).where(Job.shop_id == shop_id, Job.idempotency_key == key))
@@ -575,10 +572,8 @@ class Store:
                         for i, spec in enumerate(specs)]
         except IntegrityError:
             # a concurrent request with the same key stored its batch first (see submit)
-            stored = None
-            if idempotency_key is not None:
-                with self.session() as s:
-                    stored = self._stored_batch(s, shop.id, idempotency_key, digest)
+            with self.session() as s:
+                stored = self._stored_batch(s, shop.id, idempotency_key, digest)
             if stored is None:
                 self._coupon_code_race(shop.id, specs, batch=True)
                 raise

@@ -26,8 +26,9 @@ storing it writes EEPROM for :data:`EEPROM_WRITE_S` simulated seconds, during wh
 AVR's serial interrupt is off: every byte that arrives meanwhile is lost
 (:attr:`SimLog.eeprom_lost_bytes`), and the ``ok`` comes only after the write. In virtual
 time the write also takes :data:`EEPROM_WRITE_S` wall seconds, so that a host that does
-not wait for the ``ok`` shows it. ``auto_report_s`` (wall seconds, 0 = off) pushes a status report unasked that often, as
-FluidNC's ``$Report/Interval`` and grblHAL's auto-report do (GRBL 1.1 does not).
+not wait for the ``ok`` shows it. ``auto_report_s`` (wall seconds, 0 = off) pushes a
+status report unasked that often, as FluidNC's ``$Report/Interval`` and grblHAL's
+auto-report do (GRBL 1.1 does not).
 
 Time: ``time_scale`` is wall seconds per simulated second (1 = real time, 0.1 = ten times
 faster). ``time_scale=0`` runs in *virtual time*: the host is taken as infinitely fast,
