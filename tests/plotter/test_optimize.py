@@ -3,7 +3,7 @@ properties for the optimiser (same ink, never more pen-up travel than the input)
 
 from __future__ import annotations
 
-import time
+import math
 
 import numpy as np
 import pytest
@@ -295,13 +295,22 @@ def test_order_is_deterministic_whatever_the_budget(d):
 # --- speed -------------------------------------------------------------------------------
 
 
-def test_optimize_is_fast_and_deterministic_on_600_strokes(opt_random_drawing):
+def test_optimize_is_deterministic_on_600_strokes(opt_random_drawing):
+    # how fast it is is measured by `make bench`, not asserted here
     d = opt_random_drawing(11, 600)
-    optimize(d)  # warm up
-    t = time.perf_counter()
     out = optimize(d)
-    elapsed = time.perf_counter() - t
     assert out == optimize(d, time_budget_s=10.0)
     assert out.pen_up_travel_mm() < 0.1 * d.pen_up_travel_mm()
-    # generous against a busy CI machine; typically 50-70 ms
-    assert elapsed < 0.5
+
+
+def test_kicks_climb_out_of_local_optima(opt_random_drawing, monkeypatch):
+    # the double-bridge kicks after 2-opt/Or-opt: never worse than the local optimum
+    # they start from, and better in sum over a few random drawings
+    import plotter.optimize as optimize_module
+
+    drawings = [opt_random_drawing(seed, 80) for seed in range(6)]
+    kicked = [order(d, band_mm=math.inf).pen_up_travel_mm() for d in drawings]
+    monkeypatch.setattr(optimize_module, "_KICKS", 0)
+    local = [order(d, band_mm=math.inf).pen_up_travel_mm() for d in drawings]
+    assert all(k <= loc + 1e-9 for k, loc in zip(kicked, local, strict=True))
+    assert sum(kicked) < 0.995 * sum(local)
