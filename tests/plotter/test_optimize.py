@@ -3,6 +3,7 @@ properties for the optimiser (same ink, never more pen-up travel than the input)
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -314,3 +315,44 @@ def test_kicks_climb_out_of_local_optima(opt_random_drawing, monkeypatch):
     local = [order(d, band_mm=math.inf).pen_up_travel_mm() for d in drawings]
     assert all(k <= loc + 1e-9 for k, loc in zip(kicked, local, strict=True))
     assert sum(kicked) < 0.995 * sum(local)
+
+
+def best_banded_travel(d: Drawing, labels: np.ndarray) -> float:
+    """The least pen-up travel (mm, from the origin) of any order that writes the bands
+    top to bottom: every order and direction of each band, a DP over the end point."""
+    states = {(0.0, 0.0): 0.0}
+    for band in range(int(labels.max()) + 1):
+        members = np.flatnonzero(labels == band)
+        reached: dict[tuple, float] = {}
+        for perm in itertools.permutations(members.tolist()):
+            for flips in itertools.product((False, True), repeat=len(perm)):
+                strokes = [d.strokes[i][::-1] if f else d.strokes[i]
+                           for i, f in zip(perm, flips, strict=True)]
+                inner = sum(float(np.hypot(*(q[0] - p[-1])))
+                            for p, q in zip(strokes, strokes[1:], strict=False))
+                cost = inner + min(c + float(np.hypot(*(strokes[0][0] - np.array(h))))
+                                   for h, c in states.items())
+                last = tuple(strokes[-1][-1])
+                reached[last] = min(cost, reached.get(last, math.inf))
+        states = reached
+    return min(states.values())
+
+
+def test_order_is_optimal_on_small_banded_drawings():
+    # three lines of three strokes: every order that writes top to bottom is tried; a
+    # line that only looks at the next one ends on the wrong side (9 of these 40 were
+    # up to 10 % off), the plan over all bands finds the best in nearly every one
+    off = []
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        strokes = []
+        for line in range(3):
+            for _ in range(3):
+                x, y = rng.uniform(5, 140), 10 + 20 * line + rng.uniform(0, 3)
+                strokes.append([(x, y), (x + rng.uniform(-8, 8), y + rng.uniform(0, 4))])
+        d = Drawing(tuple(strokes), *CARD)
+        best = best_banded_travel(d, band_labels(d))
+        ours = order(d, rotate_loops=False).pen_up_travel_mm()
+        assert ours <= 1.01 * best
+        off.append(ours > best + 1e-6)
+    assert sum(off) <= 2
