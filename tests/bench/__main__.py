@@ -98,7 +98,7 @@ def plotter_table(rows: list[PlotterRow]) -> Table:
     for column in ("example", "pen-up mm ours", "vpype", "ratio", "one band", "ratio",
                    "lifts ours", "vpype",
                    "kB ours", "vpype", "ratio", "time s ours", "vpype", "ratio",
-                   "lower bound s", "ours/bound"):
+                   "lower bound s", "ours/bound", "motion bound s", "ours/motion"):
         table.add_column(column, justify="left" if column == "example" else "right")
     for r in rows:
         v = r.vpype
@@ -112,7 +112,8 @@ def plotter_table(rows: list[PlotterRow]) -> Table:
             "—" if v is None else (f"{v.seconds:.1f}" if v.seconds is not None
                                    else f"[red]unreadable: {v.error}[/]"),
             _num(r.ratio("seconds"), ".3f"), f"{r.lower_bound_s:.1f}",
-            _num(r.over_lower_bound, ".2f"))
+            _num(r.over_lower_bound, ".2f"), f"{r.motion_bound_s:.1f}",
+            _num(r.over_motion_bound, ".2f"))
     return table
 
 
@@ -136,7 +137,12 @@ def plotter_targets(rows: list[PlotterRow]) -> Table:
         ("estimated time / vpype", mean([r.ratio("seconds") for r in rows]), TIME_TARGET),
         ("estimated time / lower bound", mean([r.over_lower_bound for r in rows]),
          BOUND_TARGET),
+        ("estimated time / motion bound (strokes straight, from rest to rest; "
+         "no target, for comparison)", mean([r.over_motion_bound for r in rows]), None),
     ):
+        if target is None:
+            table.add_row(name, _num(value, ".3f"), "—", "")
+            continue
         table.add_row(name, _num(value, ".3f"), f"≤{target:g}x",
                       _met(None if value is None else value <= target))
     return table

@@ -12,7 +12,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from jobs.render import layout_job
+from plotter.drawing import Drawing
 from plotter.gcode import GcodeError, read_program, write_gcode
 from plotter.optimize import optimize
 from plotter.planner import plan
@@ -34,6 +37,8 @@ class GcodeStats:
     ink_mm: float  # XY travel with the pen down
     seconds: float | None  # our planner's estimate; None when the G-code cannot be read
     error: str = ""  # why it could not be read
+    travel_s: float = math.nan  # of seconds: moving with the pen up (Z lifts included)
+    dwell_s: float = math.nan  # of seconds: waiting in G4 dwells
 
 
 def gcode_stats(text: str, profile: MachineProfile) -> GcodeStats:
@@ -63,8 +68,9 @@ def gcode_stats(text: str, profile: MachineProfile) -> GcodeStats:
             x, y = command.x, command.y
     # pen-up travel between strokes: the legs after the first lift and before the last
     between = sum(legs[lift_at[0]:lift_at[-1]]) if lift_at else 0.0
-    seconds = plan(program, profile).total_s
-    return GcodeStats(len(text.encode()), lifts, between, ink, seconds)
+    timed = plan(program, profile)
+    return GcodeStats(len(text.encode()), lifts, between, ink, timed.total_s,
+                      travel_s=timed.travel_s, dwell_s=timed.dwell_s)
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,7 @@ class PlotterRow:
     # pen-up travel (mm) with the whole card as one band: what the optimiser reaches
     # without writing top to bottom, as vpype's linesort orders (for comparison only)
     one_band_travel_mm: float = math.nan
+    motion_bound_s: float = math.nan  # see motion_bound_s()
 
     def ratio(self, field: str) -> float | None:
         """Ours over vpype's for a :class:`GcodeStats` field."""
@@ -95,12 +102,40 @@ class PlotterRow:
         """Our estimated time over the lower bound."""
         return self.ours.seconds / self.lower_bound_s if self.ours.seconds else None
 
+    @property
+    def over_motion_bound(self) -> float | None:
+        """Our estimated time over the motion bound: what cornering costs."""
+        return self.ours.seconds / self.motion_bound_s if self.ours.seconds else None
+
 
 def lower_bound_s(ink_mm: float, lifts: int, profile: MachineProfile) -> float:
     """No plot is faster: all ink at the draw feed, every lift and lower waiting its dwell."""
     pen = profile.pen
     return ink_mm / (profile.draw_feed_mm_min / 60.0) + lifts * (pen.lift_dwell_s
                                                                   + pen.lower_dwell_s)
+
+
+def rest_to_rest_s(length_mm: float, speed_mm_s: float, accel_mm_s2: float) -> float:
+    """Seconds for one straight run of ``length_mm`` from rest to rest, at most
+    ``speed_mm_s``, at ``accel_mm_s2`` (a trapezoid, or a triangle when short)."""
+    if length_mm * accel_mm_s2 <= speed_mm_s * speed_mm_s:
+        return 2.0 * math.sqrt(length_mm / accel_mm_s2)
+    return length_mm / speed_mm_s + speed_mm_s / accel_mm_s2
+
+
+def motion_bound_s(drawing: Drawing, ours: GcodeStats, profile: MachineProfile) -> float:
+    """No plot of these strokes in this order on this machine is faster (s): every stroke
+    one straight run from rest to rest at the draw feed and at the best acceleration any
+    direction allows (the axes' limits together, as GRBL's
+    ``limit_value_by_axis_maximum`` gives a diagonal), plus the pen-up moves and dwells
+    as our planner times them (each a single move from rest to rest: exact). What our
+    estimate spends above it is the slowing down in corners.
+    """
+    speed = profile.draw_feed_mm_min / 60.0
+    accel = math.hypot(profile.accel_x_mm_s2, profile.accel_y_mm_s2)
+    strokes = sum(rest_to_rest_s(float(np.hypot(*np.diff(s, axis=0).T).sum()), speed, accel)
+                  for s in drawing.strokes if len(s) > 1)
+    return strokes + ours.travel_s + ours.dwell_s
 
 
 def measure_card(stem: str, spec, profile: MachineProfile, *, with_vpype: bool) -> PlotterRow:
@@ -114,7 +149,8 @@ def measure_card(stem: str, spec, profile: MachineProfile, *, with_vpype: bool) 
     theirs = None
     if with_vpype:
         theirs = gcode_stats(vpype_ref.gcode_of_svg(raw.to_svg()), profile)
-    return PlotterRow(stem, layout.font, ours, bound, theirs, one_band.pen_up_travel_mm)
+    return PlotterRow(stem, layout.font, ours, bound, theirs, one_band.pen_up_travel_mm,
+                      motion_bound_s(optimised, ours, profile))
 
 
 def measure_plotter_output(profile_name: str = PROFILE) -> list[PlotterRow]:
