@@ -39,7 +39,7 @@ keeping what is shorter, ``_KICKS`` times per band (:func:`_kick`).
 
 Determinism: each local improvement is capped by a number of steps (``20 * strokes +
 100``) and stops when no candidate move improves, the kicks are a fixed number drawn from
-a generator seeded by the band's size. On a card that takes about 0.2-0.3 s, so the 1 s
+a generator seeded by the band's size. On a card that takes about 0.2-0.3 s, so the 3 s
 time budget is only a safety net and the output depends on the input alone, byte for
 byte. Only when the budget runs out first (thousands of strokes in one band, or a very
 slow machine) can the result differ, and it is still never worse than the input order.
@@ -344,7 +344,7 @@ def band_labels(d: Drawing, *, band_mm: float | None = None,
 
 
 def order(d: Drawing, *, band_mm: float | None = None, bands: Sequence[float] | None = None,
-          time_budget_s: float = 1.0, start: tuple[float, float] = (0.0, 0.0),
+          time_budget_s: float = 3.0, start: tuple[float, float] = (0.0, 0.0),
           rotate_loops: bool = True) -> Drawing:
     """Reorder and reverse strokes to cut pen-up travel (mm), writing bands top to bottom.
 
@@ -761,7 +761,7 @@ def _rotate_loops(strokes: list[Stroke], start: Sequence[float]) -> list[Stroke]
 
 def optimize(d: Drawing, *, merge_tolerance_mm: float = 0.05,
              simplify_tolerance_mm: float = 0.02, band_mm: float | None = None,
-             bands: Sequence[float] | None = None, time_budget_s: float = 1.0,
+             bands: Sequence[float] | None = None, time_budget_s: float = 3.0,
              start: tuple[float, float] = (0.0, 0.0), rotate_loops: bool = True) -> Drawing:
     """:func:`drop_empty`, :func:`merge`, :func:`simplify`, then :func:`order` (mm, s).
 
