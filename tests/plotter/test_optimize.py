@@ -356,3 +356,21 @@ def test_order_is_optimal_on_small_banded_drawings():
         assert ours <= 1.01 * best
         off.append(ours > best + 1e-6)
     assert sum(off) <= 2
+
+
+def test_a_short_line_is_written_with_the_line_above_when_that_is_shorter():
+    # a paragraph's last word under a long line, then a long line: written alone the
+    # short line costs a trip back to the left; written in one band with the line above
+    # it costs nothing extra. The long lines keep their order.
+    def line(y: float, x0: float, x1: float) -> list[list[tuple[float, float]]]:
+        return [[(x, y), (x + 1.0, y + 2.0)] for x in np.arange(x0, x1, 4.0)]
+
+    above, short, below = line(10, 10, 130), line(20, 10, 22), line(30, 10, 130)
+    d = Drawing(tuple(above + short + below), *CARD)
+    assert band_labels(d).max() + 1 == 3
+    fused = order(d)
+    by_line = order(d, bands=[15.0, 25.0])  # explicit bands are never joined
+    assert fused.pen_up_travel_mm() < by_line.pen_up_travel_mm() - 50.0
+    written = [float(s[:, 1].min()) for s in fused.strokes]
+    assert all(y < 30 for y in written[:len(above) + len(short)])
+    assert all(y == 30 for y in written[len(above) + len(short):])
