@@ -67,15 +67,13 @@ def _pen_states(gcode: str, profile: MachineProfile) -> Iterator[tuple[Command, 
     """Each command of the program (dwells left out) with whether the pen is down after
     it: a servo pen by its pen commands, a Z pen by the height of each move."""
     pen = profile.pen
-    z_threshold = (pen.up_z_mm + pen.down_z_mm) / 2
     down = False
     for command in read_program(gcode, profile):
         if isinstance(command, Dwell):
             continue
         if isinstance(command, Move):
             if pen.kind == "z":
-                down = (command.z <= z_threshold if pen.down_z_mm <= pen.up_z_mm
-                        else command.z >= z_threshold)
+                down = pen.z_down(command.z)
         else:
             down = command.down
         yield command, down

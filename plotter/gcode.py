@@ -2,7 +2,8 @@
 
 :func:`write_gcode` is a pure function: the same drawing and profile give the same bytes.
 It checks every point against the bed before it writes a line, lifts the pen before
-every travel move, parks, and ends the program. The text is compact: at most 3 decimals
+every travel move (for a hop up to the profile's ``hover_max_leg_mm`` only to its hover
+position, with the shorter hover dwell), parks, and ends the program. The text is compact: at most 3 decimals
 with trailing and leading zeros stripped, X/Y/Z/F words and the G0/G1 word written only
 when they change; for GRBL no spaces between words (GRBL strips them before parsing) and
 pen-down moves as short G91 steps. GRBL's serial buffer is 128 bytes and a card needs
@@ -15,6 +16,7 @@ strokes in card mm, which is how the tests prove that the G-code draws the drawi
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -114,6 +116,7 @@ class _Writer:
         self.mode: str | None = None
         self.feed: float | None = None
         self.spindle_s: float | None = None
+        self.hovering = False  # the pen was last raised only to its hover position
 
     def emit(self, *words: str) -> None:
         self.lines.append(self.sep.join(words))
@@ -149,28 +152,37 @@ class _Writer:
         else:
             self.emit("G4", "P" + _num(seconds))  # GRBL: P is seconds
 
-    def pen(self, down: bool) -> None:
+    def pen(self, down: bool, *, hover: bool = False) -> None:
+        """Lower the pen, or raise it: fully, or with ``hover`` only clear of the card
+        (see :class:`~plotter.profile.PenSettings`); a lower after a hover waits the
+        hover dwell, as the servo or Z only comes back the short way."""
         pen = self.profile.pen
         if pen.kind == "z":
             if down:
                 z = round(pen.down_z_mm * UM_PER_MM)
                 self.move(False, {"Z": z}, feed=pen.plunge_feed_mm_min)
             else:
-                self.move(True, {"Z": round(pen.up_z_mm * UM_PER_MM)})
+                up_z = pen.hover_z_mm if hover else pen.up_z_mm
+                self.move(True, {"Z": round(up_z * UM_PER_MM)})
         elif pen.kind == "servo":
-            if down:
+            if down or hover:
+                value = pen.down_value if down else pen.hover_value
                 words = ["M3"]
-                if pen.down_value != self.spindle_s:  # S is modal: once is enough
-                    words.append("S" + _num(pen.down_value))
-                    self.spindle_s = pen.down_value
+                if value != self.spindle_s:  # S is modal: once is enough
+                    words.append("S" + _num(value))
+                    self.spindle_s = value
                 self.emit(*words)
             else:
                 self.emit("M5")
         else:  # marlin-servo: M280 acts when parsed, so wait for the moves first
             self.emit("M400")
-            angle = pen.down_value if down else pen.up_value
+            angle = pen.down_value if down else pen.hover_value if hover else pen.up_value
             self.emit("M280", f"P{pen.servo_index}", "S" + _num(angle))
-        self.dwell(pen.lower_dwell_s if down else pen.lift_dwell_s)
+        if down:
+            self.dwell(pen.hover_dwell_s if self.hovering else pen.lower_dwell_s)
+        else:
+            self.dwell(pen.hover_dwell_s if hover else pen.lift_dwell_s)
+        self.hovering = hover and not down
 
     def travel(self, x: int, y: int) -> None:
         # GRBL's G0 runs at the max rates and ignores F; Marlin's G0 uses the F it is given
@@ -221,12 +233,16 @@ def write_gcode(drawing: Drawing, profile: MachineProfile) -> str:
         out.emit("G21", "G90", "F" + _num(profile.draw_feed_mm_min))
         out.feed = profile.draw_feed_mm_min
     out.pen(down=False)
-    for points in strokes:
+    hover_um = profile.pen.hover_max_leg_mm * UM_PER_MM
+    for k, points in enumerate(strokes):
         out.travel(*points[0])
         out.pen(down=True)
         for x, y in points[1:]:
             out.draw(x, y)  # a point that rounds onto the last one writes nothing
-        out.pen(down=False)
+        # only a short hop to the next stroke hovers; the last lift before parking is full
+        leg_um = (math.hypot(*(strokes[k + 1][0] - points[-1]).tolist())
+                  if k + 1 < len(strokes) else math.inf)
+        out.pen(down=False, hover=leg_um <= hover_um)
     park = [round(v * UM_PER_MM) for v in (profile.park_x_mm, profile.park_y_mm)]
     out.travel(*park)
     out.lines.append("M400" if out.marlin else "M2")
@@ -251,11 +267,6 @@ def _words(line: str, number: int) -> list[tuple[str, float]]:
     return words
 
 
-def _servo_down(s: float, up: float, down: float) -> bool:
-    """Whether spindle value ``s`` puts a servo pen down: on the down side of ``up``."""
-    return s > up if down > up else s < up
-
-
 def read_program(text: str, profile: MachineProfile | None = None) -> list[Command]:
     """Parse G-code into :mod:`plotter.program` commands, in machine mm and mm/min, each
     with its 1-based source line.
@@ -278,7 +289,6 @@ def read_program(text: str, profile: MachineProfile | None = None) -> list[Comma
     """
     marlin = profile is not None and profile.firmware == "marlin"
     pen = profile.pen if profile is not None else None
-    up_s, down_s = (pen.up_value, pen.down_value) if pen is not None else (0.0, 1.0)
     laser_mode = profile is not None and profile.laser_mode
     pos = [0.0, 0.0, pen.up_z_mm if pen is not None and pen.kind == "z" else 0.0]
     feed = 0.0
@@ -328,7 +338,8 @@ def read_program(text: str, profile: MachineProfile | None = None) -> list[Comma
         s_changed = new_on and new_s != s_value
         if switched or s_changed or any(m in (3, 4, 5) for m in ms):
             sync = switched or (s_changed and not (laser_mode and motion))
-            down = new_on and _servo_down(new_s, up_s, down_s)
+            # without a profile: any S above 0 is down (M3 S1000 / M5)
+            down = new_on and (pen.servo_down(new_s) if pen is not None else new_s > 0)
             commands.append(Pen(down=down, sync=sync, line=number))
         spindle_on, s_value = new_on, new_s
         for m in ms:
@@ -344,8 +355,7 @@ def read_program(text: str, profile: MachineProfile | None = None) -> list[Comma
                     )
                 if int(values.get("P", 0)) != pen.servo_index or "S" not in values:
                     continue  # another servo, or a query
-                angle = values["S"]
-                down = abs(angle - pen.down_value) < abs(angle - pen.up_value)
+                down = pen.servo_down(values["S"])
                 commands.append(Pen(down=down, sync=waited, line=number))
             elif m not in _IGNORED_M:
                 raise GcodeError(f"line {number}: M{_num(m)} is not supported: {stripped!r}")
@@ -378,11 +388,6 @@ def read_strokes(text: str, profile: MachineProfile, card_w: float, card_h: floa
     stroke; moves that do not change X or Y add no point.
     """
     pen = profile.pen
-    z_threshold = (pen.up_z_mm + pen.down_z_mm) / 2
-
-    def z_down(z: float) -> bool:
-        return z <= z_threshold if pen.down_z_mm <= pen.up_z_mm else z >= z_threshold
-
     strokes: list[list[tuple[float, float]]] = []
     current: list[tuple[float, float]] | None = None
     xy = (0.0, 0.0)
@@ -392,7 +397,7 @@ def read_strokes(text: str, profile: MachineProfile, card_w: float, card_h: floa
             continue
         if isinstance(command, Move):
             xy = (command.x, command.y)
-            now_down = z_down(command.z) if pen.kind == "z" else down
+            now_down = pen.z_down(command.z) if pen.kind == "z" else down
         else:
             now_down = command.down
         if now_down and current is None:

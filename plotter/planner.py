@@ -334,9 +334,7 @@ class Planner:
         self._deviation = profile.junction_deviation_mm
         pen = profile.pen
         self._z_pen = pen.kind == "z"
-        # a Z pen is down on the down side of the middle of its down and up heights
-        self._z_pen_mid = 0.5 * (pen.up_z_mm + pen.down_z_mm)
-        self._z_pen_sign = 1.0 if pen.down_z_mm <= pen.up_z_mm else -1.0
+        self._pen_settings = pen
         x, y, z = start_position(profile, start)
         self._position: Point = (x, y, z)
         self._pen_down = self._z_pen and self._z_down(z)
@@ -449,7 +447,7 @@ class Planner:
         return steps
 
     def _z_down(self, z: float) -> bool:
-        return (z - self._z_pen_mid) * self._z_pen_sign <= 0.0
+        return self._pen_settings.z_down(z)
 
     def _set_pen(self, down: bool) -> None:
         if self._pen_down and not down:

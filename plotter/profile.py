@@ -17,7 +17,15 @@ PenKind = Literal["servo", "z", "marlin-servo"]
 
 @dataclass(frozen=True)
 class PenSettings:
-    """How the pen is lifted and lowered."""
+    """How the pen is lifted and lowered.
+
+    *Hover* (optional): for a pen-up leg of at most ``hover_max_leg_mm`` the pen is raised
+    only to ``hover_value`` (servo kinds) or ``hover_z_mm`` (z kind), just clear of the
+    card, and each of that lift and the lower after it waits ``hover_dwell_s`` instead of
+    the full dwells: a servo's travel time grows with its angle, and the short hops
+    between letters are most of a card's lifts. Off while ``hover_max_leg_mm`` is 0.
+    Calibrate the hover position on the machine: the pen must not touch the card there.
+    """
 
     kind: PenKind  # servo: M3 S<down_value>/M5; z: G0 Z<up_z_mm>/G1 Z<down_z_mm>; marlin-servo: M280
     up_value: float = 0.0  # servo S value or angle for pen up (servo kinds)
@@ -28,6 +36,51 @@ class PenSettings:
     lift_dwell_s: float = 0.15  # wait after lifting the pen, s
     lower_dwell_s: float = 0.15  # wait after lowering the pen, s
     servo_index: int = 0  # Marlin servo number (M280 P<index>)
+    hover_max_leg_mm: float = 0.0  # longest pen-up leg that only hovers, mm (0: never)
+    hover_value: float | None = None  # servo S value or angle just clear of the card
+    hover_z_mm: float | None = None  # Z height just clear of the card (z kind), mm
+    hover_dwell_s: float = 0.0  # wait after hovering and after lowering from it, s
+
+    def __post_init__(self) -> None:
+        if self.hover_max_leg_mm < 0 or self.hover_dwell_s < 0:
+            raise ValueError("pen: hover_max_leg_mm and hover_dwell_s must be >= 0")
+        if not self.hover_max_leg_mm:
+            return
+        if self.kind == "z":
+            low, high, value, name = self.down_z_mm, self.up_z_mm, self.hover_z_mm, "hover_z_mm"
+        else:
+            low, high, value, name = self.down_value, self.up_value, self.hover_value, "hover_value"
+        if value is None or not min(low, high) < value < max(low, high):
+            raise ValueError(f"pen: hover needs {name} strictly between the pen's down and up "
+                             f"positions ({low:g} and {high:g}), got {value}")
+
+    @property
+    def hovers(self) -> bool:
+        """Whether short pen-up legs only hover."""
+        return self.hover_max_leg_mm > 0
+
+    def _raised(self, up: float, hover: float | None) -> float:
+        """The raised position nearest the card: the hover one when hovering is on."""
+        return hover if self.hovers and hover is not None else up
+
+    def z_down(self, z_mm: float) -> bool:
+        """Whether a Z pen at ``z_mm`` (mm) touches the card: past the middle between its
+        down height and its nearest raised height (hover, or up)."""
+        middle = 0.5 * (self.down_z_mm + self._raised(self.up_z_mm, self.hover_z_mm))
+        return z_mm <= middle if self.down_z_mm <= self.up_z_mm else z_mm >= middle
+
+    def servo_down(self, value: float) -> bool:
+        """Whether servo value ``value`` (GRBL's S, Marlin's angle) puts the pen on the
+        card. GRBL servo: any S on the down side of ``up_value`` (M3 S1000 down, S0 and M5
+        up), of the middle to the hover value when hovering is on. Marlin: nearer
+        ``down_value`` than the nearest raised value."""
+        raised = self._raised(self.up_value, self.hover_value)
+        if self.kind == "servo" and not self.hovers:
+            return value > raised if self.down_value > raised else value < raised
+        if self.kind == "servo":
+            middle = 0.5 * (self.down_value + raised)
+            return value > middle if self.down_value > middle else value < middle
+        return abs(value - self.down_value) < abs(value - raised)
 
 
 @dataclass(frozen=True)

@@ -196,10 +196,6 @@ def _fmt(value: float) -> str:
     return "0.000" if text == "-0.000" else text
 
 
-def _servo_down(s: float, up: float, down: float) -> bool:
-    return s > up if down > up else s < up
-
-
 class SimulatedGrbl:
     """A GRBL 1.1 controller for ``profile`` on a pseudo-terminal.
 
@@ -619,9 +615,7 @@ class SimulatedGrbl:
         return self._servo_pen_down
 
     def _z_down(self, z: float) -> bool:
-        pen = self.profile.pen
-        middle = 0.5 * (pen.up_z_mm + pen.down_z_mm)
-        return z <= middle if pen.down_z_mm <= pen.up_z_mm else z >= middle
+        return self.profile.pen.z_down(z)
 
     def _position_now(self) -> Point:
         if isinstance(self._current, Block):
@@ -1168,7 +1162,7 @@ class SimulatedGrbl:
         pen = self.profile.pen
         if switched or s_changed or any(m in (3, 4, 5) for m in ms):
             sync = switched or (s_changed and not (laser and motion))
-            down = new_on and _servo_down(new_s, pen.up_value, pen.down_value)
+            down = new_on and pen.servo_down(new_s)
             commands.append(Pen(down=down, sync=sync, line=k))
         if dwell:
             commands.append(Dwell(values["P"], line=k))

@@ -80,7 +80,7 @@ class PlotterRow:
     job: str
     font: str
     ours: GcodeStats
-    lower_bound_s: float  # ink / draw feed + lifts × (lift dwell + lower dwell)
+    lower_bound_s: float  # ink / draw feed + the dwells our G-code waits
     vpype: GcodeStats | None
     # pen-up travel (mm) with the whole card as one band: what the optimiser reaches
     # without writing top to bottom, as vpype's linesort orders (for comparison only)
@@ -108,11 +108,12 @@ class PlotterRow:
         return self.ours.seconds / self.motion_bound_s if self.ours.seconds else None
 
 
-def lower_bound_s(ink_mm: float, lifts: int, profile: MachineProfile) -> float:
-    """No plot is faster: all ink at the draw feed, every lift and lower waiting its dwell."""
-    pen = profile.pen
-    return ink_mm / (profile.draw_feed_mm_min / 60.0) + lifts * (pen.lift_dwell_s
-                                                                  + pen.lower_dwell_s)
+def lower_bound_s(ink_mm: float, dwell_s: float, profile: MachineProfile) -> float:
+    """No plot is faster: all ink at the draw feed, and the dwells the G-code waits (the
+    issue's "ink length / draw feed + lifts x lift dwell" with each lift's own dwells:
+    a hover waits less than a full lift, so the profile's full dwells would overstate
+    the bound)."""
+    return ink_mm / (profile.draw_feed_mm_min / 60.0) + dwell_s
 
 
 def rest_to_rest_s(length_mm: float, speed_mm_s: float, accel_mm_s2: float) -> float:
@@ -144,7 +145,7 @@ def measure_card(stem: str, spec, profile: MachineProfile, *, with_vpype: bool) 
     raw = layout.drawing
     optimised = optimize(raw)
     ours = gcode_stats(write_gcode(optimised, profile), profile)
-    bound = lower_bound_s(optimised.ink_length_mm(), optimised.pen_lifts(), profile)
+    bound = lower_bound_s(optimised.ink_length_mm(), ours.dwell_s, profile)
     one_band = gcode_stats(write_gcode(optimize(raw, band_mm=math.inf), profile), profile)
     theirs = None
     if with_vpype:

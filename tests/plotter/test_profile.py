@@ -23,7 +23,7 @@ A6 = (148.0, 105.0)
 UNIT_SUFFIXES = ("_mm", "_mm_min", "_mm_s2", "_s", "_deg", "_bytes", "_blocks")
 # fields whose unit is their kind (text, flags, counts, the servo's own scale)
 UNITLESS = {"name", "description", "firmware", "y_up", "pen", "laser_mode", "baud", "kind",
-            "up_value", "down_value", "servo_index", "planner_blocks"}
+            "up_value", "down_value", "hover_value", "servo_index", "planner_blocks"}
 
 
 def toml_text(name: str) -> str:
