@@ -450,10 +450,11 @@ def _plan_bands(firsts: np.ndarray, lasts: np.ndarray, lines: list[np.ndarray],
             if k + size < count:
                 targets = ends[[np.argmin(ends[:, 0]), np.argmax(ends[:, 0])]]
                 tails = [np.append(np.hypot(*(ends - target).T), 0.0) for target in targets]
+            # the greedy tour depends on where the pen comes from, not on the target
+            greedy = [_greedy(a, b, here) for _, here, _ in states]
             for side, tail in enumerate(tails):
                 for index, (travel, here, _) in enumerate(states):
-                    seq, flip = _greedy(a, b, here)
-                    seq, flip = _improve(a, b, here, tail, seq, flip, deadline)
+                    seq, flip = _improve(a, b, here, tail, *greedy[index], deadline)
                     total = travel + _travel(a, b, here, seq, flip, no_tail)
                     reached = arrivals[k + size].get(side)
                     if reached is None or total < reached[0] - _EPS_MM:
@@ -701,8 +702,8 @@ def _improving_moves(points: np.ndarray, tail: np.ndarray, seq: np.ndarray,
         ok = from_run & (first >= 0) & (first + length <= m)
         ok &= (slot < first - 1) | (slot > first + length - 1)
         # the run's leg away from src is the third one removed
-        ok &= near_mm < reach + legs[np.where(src_exit, first, first + length)
-                                     .clip(0, m)]
+        away = np.minimum(np.maximum(np.where(src_exit, first, first + length), 0), m)
+        ok &= near_mm < reach + legs[away]
         first, p, rev = first[ok], slot[ok], reverse[ok]
         last = first + length - 1
         # the run's end away from src
