@@ -6,7 +6,7 @@ until half are rendered, then a second one joins. Printed: submit throughput, PO
 latency, render throughput with 1 and with 2 workers, the queue depth over time (jobs still
 'received', and messages ready in the broker's render queue, sampled every second) and how
 many jobs were lost or rendered twice; then how many render messages the backlog left in
-the broker and how long a job submitted right after waits. 10 000 jobs take about 36 min
+the broker and how long a job submitted right after waits. 10 000 jobs take about 45 min
 on 2 cores (measured 2026-11-24: 73 submits/s, POST p50 651 ms and p99 1438 ms, 3.8
 renders/s with one worker and 6.7 with two, none lost or rendered twice). The default is
 the issue's 10 000; ``PENPOST_BENCH_JOBS=3000`` runs a shorter load (11 min) and
@@ -56,7 +56,7 @@ from tests.bench.service import BODY, _penpost, _wait
 
 ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 FULL_JOBS = 10_000  # the figure
-JOBS = int(os.environ.get("PENPOST_BENCH_JOBS", str(FULL_JOBS)))  # ~36 min on 2 cores
+JOBS = int(os.environ.get("PENPOST_BENCH_JOBS", str(FULL_JOBS)))  # ~45 min on 2 cores
 PROBE_CAP_S = 300
 CLIENTS = 50
 STATIONS = 20
