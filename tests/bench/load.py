@@ -7,8 +7,8 @@ latency, render throughput with 1 and with 2 workers, the queue depth over time 
 'received', and messages ready in the broker's render queue, sampled every second) and how
 many jobs were lost or rendered twice; then how many render messages the backlog left in
 the broker and how long a job submitted right after waits. 10 000 jobs take about 45 min
-on 2 cores (measured 2026-11-24: 73 submits/s, POST p50 651 ms and p99 1438 ms, 3.8
-renders/s with one worker and 6.7 with two, none lost or rendered twice). The default is
+on 2 cores (measured 2026-11-25 with 1 500: 124 submits/s, POST p50 380 ms and p99
+741 ms, 2.8 renders/s with one worker and 5.5 with two, none lost or rendered twice). The default is
 the issue's 10 000; ``PENPOST_BENCH_JOBS=3000`` runs a shorter load (11 min) and
 extrapolates the 10 000-job time from its rates.
 
