@@ -135,8 +135,10 @@ def plotter_targets(rows: list[PlotterRow]) -> Table:
          TRAVEL_TARGET),
         ("G-code bytes / vpype", mean([r.ratio("bytes") for r in rows]), BYTES_TARGET),
         ("estimated time / vpype", mean([r.ratio("seconds") for r in rows]), TIME_TARGET),
-        ("estimated time / lower bound", mean([r.over_lower_bound for r in rows]),
-         BOUND_TARGET),
+        ("estimated time / lower bound (ink at the draw feed + the dwells our G-code waits)",
+         mean([r.over_lower_bound for r in rows]), BOUND_TARGET),
+        ("estimated time / the issue's formula with every lift's full dwells (no bound for "
+         "hovering G-code)", mean([r.over_full_dwell_bound for r in rows]), BOUND_TARGET),
         ("estimated time / motion bound (strokes straight, from rest to rest; "
          "no target, for comparison)", mean([r.over_motion_bound for r in rows]), None),
     ):

@@ -86,6 +86,9 @@ class PlotterRow:
     # without writing top to bottom, as vpype's linesort orders (for comparison only)
     one_band_travel_mm: float = math.nan
     motion_bound_s: float = math.nan  # see motion_bound_s()
+    # the issue's formula as written: ink / draw feed + lifts x the profile's full dwells
+    # (not a bound for G-code that hovers: a hover waits less)
+    full_dwell_bound_s: float = math.nan
 
     def ratio(self, field: str) -> float | None:
         """Ours over vpype's for a :class:`GcodeStats` field."""
@@ -101,6 +104,11 @@ class PlotterRow:
     def over_lower_bound(self) -> float | None:
         """Our estimated time over the lower bound."""
         return self.ours.seconds / self.lower_bound_s if self.ours.seconds else None
+
+    @property
+    def over_full_dwell_bound(self) -> float | None:
+        """Our estimated time over the issue's formula with the profile's full dwells."""
+        return self.ours.seconds / self.full_dwell_bound_s if self.ours.seconds else None
 
     @property
     def over_motion_bound(self) -> float | None:
@@ -150,8 +158,11 @@ def measure_card(stem: str, spec, profile: MachineProfile, *, with_vpype: bool) 
     theirs = None
     if with_vpype:
         theirs = gcode_stats(vpype_ref.gcode_of_svg(raw.to_svg()), profile)
+    pen = profile.pen
+    full_dwells = optimised.pen_lifts() * (pen.lift_dwell_s + pen.lower_dwell_s)
     return PlotterRow(stem, layout.font, ours, bound, theirs, one_band.pen_up_travel_mm,
-                      motion_bound_s(optimised, ours, profile))
+                      motion_bound_s(optimised, ours, profile),
+                      lower_bound_s(optimised.ink_length_mm(), full_dwells, profile))
 
 
 def measure_plotter_output(profile_name: str = PROFILE) -> list[PlotterRow]:
