@@ -651,7 +651,8 @@ def _improving_moves(points: np.ndarray, tail: np.ndarray, seq: np.ndarray,
     exit_ = seq + m * ~flip
     prev_exit = np.concatenate([[start_id], exit_])  # prev_exit[i]: exit of i-1
     next_entry = np.concatenate([entry[1:], [end_id]])  # next_entry[j]: entry of j+1
-    legs = cost(prev_exit, np.append(entry, end_id))  # legs[e + 1]: leg e
+    entries = np.append(entry, end_id)  # entries[j]: entry of j, then the end of the band
+    legs = cost(prev_exit, entries)  # legs[e + 1]: leg e
     # position in the tour of each end id, and whether it is an exit; the start is an
     # exit at position -1
     pos_of = np.empty(m, dtype=np.intp)
@@ -708,10 +709,11 @@ def _improving_moves(points: np.ndarray, tail: np.ndarray, seq: np.ndarray,
         last = first + length - 1
         # the run's end away from src
         far = np.where(src_exit[ok], entry[first], exit_[last])
-        far_near = np.where(dst_exit[ok], np.concatenate([[entry[0]], next_entry])[p + 1],
-                            prev_exit[p + 1])
-        # the leg from far to the slot's other side, in drawing order
-        other = np.where(dst_exit[ok], cost(far, far_near), cost(far_near, far))
+        after_dst = dst_exit[ok]
+        far_near = np.where(after_dst, entries[p + 1], prev_exit[p + 1])
+        # the leg between far and the slot's other side: a length either way round, and
+        # only after dst can that side be the end of the band (far never is)
+        other = cost(far, far_near)
         delta = near_mm[ok] + other - legs[p + 1] - gain[first]
         ok = delta < -_EPS_MM
         count = int(ok.sum())
