@@ -3,9 +3,9 @@
 :func:`write_gcode` is a pure function: the same drawing and profile give the same bytes.
 It checks every point against the bed before it writes a line, lifts the pen before
 every travel move (for a hop up to the profile's ``hover_max_leg_mm`` only to its hover
-position, with the shorter hover dwell), parks, and ends the program. The text is compact: at most 3 decimals
-with trailing and leading zeros stripped, X/Y/Z/F words and the G0/G1 word written only
-when they change; for GRBL no spaces between words (GRBL strips them before parsing) and
+position, with the shorter hover dwell), parks, and ends the program. The text is
+compact: at most 3 decimals with trailing and leading zeros stripped, X/Y/Z/F words and
+the G0/G1 word written only when they change; for GRBL no spaces between words (GRBL strips them before parsing) and
 pen-down moves as short G91 steps. GRBL's serial buffer is 128 bytes and a card needs
 over a hundred lines a second: every byte saved keeps the planner fed.
 

@@ -389,8 +389,7 @@ def order(d: Drawing, *, band_mm: float | None = None, bands: Sequence[float] | 
     for members, tail, seq, flip in plan:
         a, b = firsts[members], lasts[members]
         # the plan was made from where the chosen previous band ended before its kicks;
-        # improve again from where it ends now
-        seq, flip = _improve(a, b, here, tail, seq, flip, deadline)
+        # improve again from where it ends now, then kick
         seq, flip = _kick(a, b, here, tail, seq, flip, deadline)
         ident = np.arange(len(members))
         kept = np.zeros(len(members), dtype=bool)
@@ -596,8 +595,8 @@ def _descend(points: np.ndarray, tail: np.ndarray, src: np.ndarray, dst: np.ndar
 def _kick(a: np.ndarray, b: np.ndarray, start: np.ndarray, tail: np.ndarray,
           seq: np.ndarray, flip: np.ndarray,
           deadline: float) -> tuple[np.ndarray, np.ndarray]:
-    """Iterated local search from a local optimum of :func:`_improve`: up to ``_KICKS``
-    times, cut the tour at three random positions within ``_KICK_SPAN`` of each other
+    """:func:`_improve`, then iterated local search from that local optimum: up to
+    ``_KICKS`` times, cut the tour at three random positions within ``_KICK_SPAN`` of each other
     and swap the two middle runs (a *double bridge*, A B C D -> A C B D, which no 2-opt
     or short Or-opt move undoes), improve that again and keep it when its travel (mm) is
     shorter. 2-opt and Or-opt stop in the first local optimum, which on a text line is
@@ -605,9 +604,12 @@ def _kick(a: np.ndarray, b: np.ndarray, start: np.ndarray, tail: np.ndarray,
     numbers are seeded by the band's size, so the result depends on the input alone.
     """
     m = len(a)
-    if m < 4:
+    if m < 2:
         return seq, flip
     points, tail_ids, src, dst, near_mm = _candidates(a, b, start, tail)
+    seq, flip = _descend(points, tail_ids, src, dst, near_mm, seq, flip, deadline)
+    if m < 4:
+        return seq, flip
     best = _travel(a, b, start, seq, flip, tail)
     rng = np.random.default_rng(m)
     for _ in range(_KICKS):

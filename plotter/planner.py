@@ -337,7 +337,7 @@ class Planner:
         self._pen_settings = pen
         x, y, z = start_position(profile, start)
         self._position: Point = (x, y, z)
-        self._pen_down = self._z_pen and self._z_down(z)
+        self._pen_down = self._z_pen and pen.z_down(z)
         self.pen_lifts = 0
         self._buffer: deque[_Pending] = deque()
         self._ready: deque[Step] = deque()
@@ -446,9 +446,6 @@ class Planner:
         self._ready.clear()
         return steps
 
-    def _z_down(self, z: float) -> bool:
-        return self._pen_settings.z_down(z)
-
     def _set_pen(self, down: bool) -> None:
         if self._pen_down and not down:
             self.pen_lifts += 1
@@ -462,7 +459,7 @@ class Planner:
         self._position = end
         pen_was_down = self._pen_down
         if self._z_pen:
-            self._set_pen(self._z_down(end[2]))
+            self._set_pen(self._pen_settings.z_down(end[2]))
         if length < EMPTY_MOVE_MM:
             return  # plan_buffer_line: PLAN_EMPTY_BLOCK
         unit = (dx / length, dy / length, dz / length)

@@ -75,12 +75,10 @@ class PenSettings:
         up), of the middle to the hover value when hovering is on. Marlin: nearer
         ``down_value`` than the nearest raised value."""
         raised = self._raised(self.up_value, self.hover_value)
-        if self.kind == "servo" and not self.hovers:
-            return value > raised if self.down_value > raised else value < raised
-        if self.kind == "servo":
-            middle = 0.5 * (self.down_value + raised)
-            return value > middle if self.down_value > middle else value < middle
-        return abs(value - self.down_value) < abs(value - raised)
+        if self.kind != "servo":
+            return abs(value - self.down_value) < abs(value - raised)
+        threshold = 0.5 * (self.down_value + raised) if self.hovers else raised
+        return value > threshold if self.down_value > threshold else value < threshold
 
 
 @dataclass(frozen=True)

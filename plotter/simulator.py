@@ -611,11 +611,8 @@ class SimulatedGrbl:
     def _pen_is_down(self) -> bool:
         pen = self.profile.pen
         if pen.kind == "z":
-            return self._z_down(self._position_now()[2])
+            return pen.z_down(self._position_now()[2])
         return self._servo_pen_down
-
-    def _z_down(self, z: float) -> bool:
-        return self.profile.pen.z_down(z)
 
     def _position_now(self) -> Point:
         if isinstance(self._current, Block):
@@ -733,7 +730,7 @@ class SimulatedGrbl:
             self._pos = step.end
             x, y, z = step.end
             if self.profile.pen.kind == "z":
-                down = self._z_down(z)
+                down = self.profile.pen.z_down(z)
                 if down and self._stroke is None:
                     self._stroke = [(x, y)]
                 elif down:

@@ -12,10 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from jobs.render import layout_job
-from plotter.drawing import Drawing
+from plotter.drawing import Drawing, stroke_length
 from plotter.gcode import GcodeError, read_program, write_gcode
 from plotter.optimize import optimize
 from plotter.planner import plan
@@ -142,7 +140,7 @@ def motion_bound_s(drawing: Drawing, ours: GcodeStats, profile: MachineProfile) 
     """
     speed = profile.draw_feed_mm_min / 60.0
     accel = math.hypot(profile.accel_x_mm_s2, profile.accel_y_mm_s2)
-    strokes = sum(rest_to_rest_s(float(np.hypot(*np.diff(s, axis=0).T).sum()), speed, accel)
+    strokes = sum(rest_to_rest_s(stroke_length(s), speed, accel)
                   for s in drawing.strokes if len(s) > 1)
     return strokes + ours.travel_s + ours.dwell_s
 
