@@ -5,9 +5,16 @@ It checks every point against the bed before it writes a line, lifts the pen bef
 every travel move (for a hop up to the profile's ``hover_max_leg_mm`` only to its hover
 position, with the shorter hover dwell), parks, and ends the program. The text is
 compact: at most 3 decimals with trailing and leading zeros stripped, X/Y/Z/F words and
-the G0/G1 word written only when they change; for GRBL no spaces between words (GRBL strips them before parsing) and
-pen-down moves as short G91 steps. GRBL's serial buffer is 128 bytes and a card needs
-over a hundred lines a second: every byte saved keeps the planner fed.
+the G0/G1 word written only when they change; for GRBL no spaces between words (GRBL
+strips them before parsing) and pen-down moves as short G91 steps. GRBL's serial buffer
+is 128 bytes and a card needs over a hundred lines a second: every byte saved keeps the
+planner fed.
+
+Rounded corners (the profile's ``corner_rounding_mm``, off when 0): each pen-down corner
+is replaced by a tangent arc that close to the vertex (:mod:`plotter.arcs`), written as
+G2/G3 or, where fewer bytes, as the chords GRBL would cut it into. GRBL then takes two
+half-turns, or several small ones, instead of one sharp corner, at a higher junction
+speed: on the example cards 12 % less plot time for about 1.6x the bytes.
 
 :func:`read_program` parses G-code (ours, vpype-gcode's ``gwrite``, hand-written) into
 :mod:`plotter.program` commands; :func:`read_strokes` turns it back into the pen-down
@@ -21,6 +28,17 @@ import re
 
 import numpy as np
 
+from plotter.arcs import (
+    DEFAULT_ARC_TOLERANCE_MM,
+    ArcError,
+    angular_travel,
+    arc_chords,
+    check_offset,
+    min_rounded_turn,
+    offset_from_radius,
+    round_corners,
+    segment_count,
+)
 from plotter.drawing import Drawing
 from plotter.profile import MachineProfile
 from plotter.program import Command, Dwell, Move, Pen
@@ -132,10 +150,15 @@ class _Writer:
                 self.pos[axis] = value
         if not words:
             return  # already there: a line would move nothing
+        self._emit_motion("G0" if rapid else "G1", words, feed, relative)
+
+    def _emit_motion(self, mode: str, words: list[str], feed: float | None,
+                     relative: bool) -> None:
+        """A motion line: ``words`` with the feed, the motion mode and G90/G91 added
+        where they change (Marlin: the mode on every line)."""
         if feed is not None and feed != self.feed:
             words.append("F" + _num(feed))
             self.feed = feed
-        mode = "G0" if rapid else "G1"
         if mode != self.mode or self.marlin:
             words.insert(0, mode)
             self.mode = mode
@@ -183,6 +206,22 @@ class _Writer:
         else:
             self.dwell(pen.hover_dwell_s if hover else pen.lift_dwell_s)
         self.hovering = hover and not down
+
+    def arc(self, x: int, y: int, center: tuple[int, int], clockwise: bool) -> None:
+        """A G2 (``clockwise``) or G3 from the current point to ``(x, y)`` around
+        ``center`` (machine µm), I and J relative to the start as GRBL reads them."""
+        here_x, here_y = self.pos["X"], self.pos["Y"]
+        assert here_x is not None and here_y is not None
+        relative = not self.marlin
+        words = [
+            "X" + _um(x - here_x if relative else x), "Y" + _um(y - here_y if relative else y),
+            "I" + _um(center[0] - here_x), "J" + _um(center[1] - here_y),
+        ]
+        keeps = (x != here_x, y != here_y, True, True)
+        words = [w for w, keep in zip(words, keeps, strict=True) if keep]
+        self.pos["X"], self.pos["Y"] = x, y
+        self._emit_motion("G2" if clockwise else "G3", words, self.profile.draw_feed_mm_min,
+                          relative)
 
     def travel(self, x: int, y: int) -> None:
         # GRBL's G0 runs at the max rates and ignores F; Marlin's G0 uses the F it is given
@@ -237,8 +276,11 @@ def write_gcode(drawing: Drawing, profile: MachineProfile) -> str:
     for k, points in enumerate(strokes):
         out.travel(*points[0])
         out.pen(down=True)
-        for x, y in points[1:]:
-            out.draw(x, y)  # a point that rounds onto the last one writes nothing
+        if profile.corner_rounding_mm and len(points) > 2:
+            _draw_rounded(out, points, profile)
+        else:
+            for x, y in points[1:]:
+                out.draw(x, y)  # a point that rounds onto the last one writes nothing
         # only a short hop to the next stroke hovers; the last lift before parking is full
         leg_um = (math.hypot(*(strokes[k + 1][0] - points[-1]).tolist())
                   if k + 1 < len(strokes) else math.inf)
@@ -247,6 +289,88 @@ def write_gcode(drawing: Drawing, profile: MachineProfile) -> str:
     out.travel(*park)
     out.lines.append("M400" if out.marlin else "M2")
     return "\n".join(out.lines) + "\n"
+
+
+def _draw_rounded(out: _Writer, points: np.ndarray, profile: MachineProfile) -> None:
+    """Draw the stroke ``points`` (machine µm) with its corners rounded by arcs within
+    ``corner_rounding_mm`` (:func:`plotter.arcs.round_corners`). Each arc is checked as
+    GRBL will read it from the rounded words (the end on the circle, the turn the right
+    way round); one that GRBL runs as a single chord, or whose chords are fewer bytes as
+    G1 steps, is written as those steps instead: the machine moves the same way. Marlin
+    always gets the chords as G1 steps: its arc segments (``MIN_ARC_SEGMENT_MM``) are not
+    GRBL's, and the plot-time estimate models GRBL's."""
+    turn_min = min_rounded_turn(profile.draw_feed_mm_min, min(profile.accel_x_mm_s2,
+                                profile.accel_y_mm_s2), profile.junction_deviation_mm)
+    path = round_corners(points / UM_PER_MM, profile.corner_rounding_mm,
+                         arc_tolerance_mm=profile.arc_tolerance_mm, min_turn_rad=turn_min)
+    grid = np.rint(path.points * UM_PER_MM).astype(np.int64)
+    centers = np.rint(np.nan_to_num(path.centers) * UM_PER_MM).astype(np.int64)
+    vertices = np.rint(np.nan_to_num(path.vertices) * UM_PER_MM).astype(np.int64)
+    for k in range(1, len(grid)):
+        x, y = int(grid[k, 0]), int(grid[k, 1])
+        if np.isnan(path.centers[k, 0]):
+            out.draw(x, y)
+            continue
+        start = np.array([out.pos["X"], out.pos["Y"]], dtype=float) / UM_PER_MM
+        target = np.array([x, y], dtype=float) / UM_PER_MM
+        center = centers[k] / UM_PER_MM
+        chords = _arc_as_grbl_runs(start, target, center, bool(path.clockwise[k]), profile)
+        drawn = np.vstack([start, target[None] if chords is None else chords])
+        if _distance_to_path(vertices[k] / UM_PER_MM, drawn) > (
+                profile.corner_rounding_mm + _ROUNDING_SLACK_MM):
+            # rounded to the micrometre, the arc (or its one chord) strays too far from
+            # the corner: keep the corner sharp
+            out.draw(int(vertices[k, 0]), int(vertices[k, 1]))
+            out.draw(x, y)
+            continue
+        if chords is None:
+            out.draw(x, y)  # a chord: the same motion as the arc, in fewer bytes
+            continue
+        steps = np.rint(chords * UM_PER_MM).astype(np.int64)
+        step_bytes = sum(len(_um(a)) + len(_um(b)) + 3 for a, b in np.diff(
+            np.vstack([[out.pos["X"], out.pos["Y"]], steps]), axis=0).tolist())
+        arc_bytes = 9 + sum(len(_um(v)) for v in (x - out.pos["X"], y - out.pos["Y"],
+                                                     centers[k, 0] - out.pos["X"],
+                                                     centers[k, 1] - out.pos["Y"]))
+        if not out.marlin and step_bytes > arc_bytes:
+            out.arc(x, y, (int(centers[k, 0]), int(centers[k, 1])), bool(path.clockwise[k]))
+        else:
+            for sx, sy in steps.tolist():
+                out.draw(sx, sy)
+
+
+# what writing the arc's ends and centre to the micrometre may add to its distance from
+# the corner, mm
+_ROUNDING_SLACK_MM = 0.0005
+
+
+def _distance_to_path(point: np.ndarray, path: np.ndarray) -> float:
+    """The distance (mm) from ``point`` to the polyline ``path`` (``(K, 2)`` mm)."""
+    a, b = path[:-1], path[1:]
+    ab = b - a
+    length_sqr = np.maximum((ab * ab).sum(axis=1), 1e-300)
+    t = np.clip(((point - a) * ab).sum(axis=1) / length_sqr, 0.0, 1.0)
+    nearest = a + t[:, None] * ab
+    return float(np.hypot(*(point - nearest).T).min())
+
+
+def _arc_as_grbl_runs(start: np.ndarray, target: np.ndarray, center: np.ndarray,
+                      clockwise: bool, profile: MachineProfile) -> np.ndarray | None:
+    """The chords GRBL runs for this arc as written (mm), or None when it runs it as
+    one straight chord or would refuse or misread it (a rounded start and end so close
+    that the arc could come out the long way round)."""
+    if np.array_equal(start, target):
+        return None
+    try:
+        radius = check_offset(start, target, center - start)
+    except ArcError:
+        return None
+    travel = angular_travel(start, target, center, clockwise)
+    if abs(travel) >= math.pi:  # a fillet turns less than half a circle
+        return None
+    if segment_count(travel, radius, profile.arc_tolerance_mm) <= 1:
+        return None
+    return arc_chords(start, target, center - start, clockwise, profile.arc_tolerance_mm)
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -271,7 +395,8 @@ def read_program(text: str, profile: MachineProfile | None = None) -> list[Comma
     """Parse G-code into :mod:`plotter.program` commands, in machine mm and mm/min, each
     with its 1-based source line.
 
-    Reads G0/G1 (X Y Z F), G4 (P: seconds on GRBL, milliseconds on Marlin; S: seconds),
+    Reads G0/G1 (X Y Z F), G2/G3 arcs in the XY plane (I J or R; as the chords GRBL
+    runs, ``$12`` from the profile), G4 (P: seconds on GRBL, milliseconds on Marlin; S: seconds),
     G20/G21, G90/G91, M3/M4 [S], M5, S alone, M280 P S, M400, M2/M30, comments, ``%``
     and ``$`` lines.
 
@@ -298,6 +423,7 @@ def read_program(text: str, profile: MachineProfile | None = None) -> list[Comma
     relative = False
     scale = 1.0  # mm per unit (G20: 25.4)
     waited = False  # an M400 since the last move: the next M280 acts in order
+    arc_tolerance = profile.arc_tolerance_mm if profile is not None else DEFAULT_ARC_TOLERANCE_MM
     commands: list[Command] = []
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
@@ -306,14 +432,14 @@ def read_program(text: str, profile: MachineProfile | None = None) -> list[Comma
         words = _words(stripped, number)
         letters = [w[0] for w in words]
         for letter in set(letters):
-            if letter in "XYZFSP" and letters.count(letter) > 1:
+            if letter in "XYZFSPIJR" and letters.count(letter) > 1:
                 raise GcodeError(f"line {number}: two {letter} words in {stripped!r}")
         values = {k: v for k, v in words if k not in "GMN"}
         gs = [v for k, v in words if k == "G"]
         ms = [v for k, v in words if k == "M"]
         dwell = False
         for g in gs:
-            if g in (0, 1):
+            if g in (0, 1, 2, 3):
                 mode = int(g)
             elif g == 4:
                 dwell = True
@@ -372,14 +498,44 @@ def read_program(text: str, profile: MachineProfile | None = None) -> list[Comma
         if axes:
             if mode is None:
                 raise GcodeError(f"line {number}: axis words before any G0/G1: {stripped!r}")
+            start = list(pos)
             for i, letter in enumerate("XYZ"):
                 if letter in values:
                     value = values[letter] * scale
                     pos[i] = pos[i] + value if relative else value
-            commands.append(Move(x=pos[0], y=pos[1], z=pos[2], feed_mm_min=feed,
-                                 rapid=mode == 0, line=number))
+            if mode in (2, 3):
+                commands += _arc_moves(start, pos, values, scale, mode == 2, feed, number,
+                                       stripped, arc_tolerance)
+            else:
+                commands.append(Move(x=pos[0], y=pos[1], z=pos[2], feed_mm_min=feed,
+                                     rapid=mode == 0, line=number))
             waited = False
     return commands
+
+
+def _arc_moves(start: list[float], end: list[float], values: dict[str, float], scale: float,
+               clockwise: bool, feed: float, number: int, line: str,
+               arc_tolerance_mm: float) -> list[Move]:
+    """A G2/G3 line as the straight chords GRBL cuts it into (``mc_arc``, ``$12`` =
+    ``arc_tolerance_mm``), Z moving evenly along them (a helix)."""
+    a = np.array(start[:2])
+    b = np.array(end[:2])
+    try:
+        if "R" in values:
+            if "I" in values or "J" in values:
+                raise ArcError(36, "an arc takes R or I/J, not both")
+            offset, radius = offset_from_radius(a, b, values["R"] * scale, clockwise)
+        elif "I" in values or "J" in values:
+            offset = np.array([values.get("I", 0.0), values.get("J", 0.0)]) * scale
+            radius = check_offset(a, b, offset)
+        else:
+            raise ArcError(35, "an arc needs I/J or R")
+    except ArcError as error:
+        raise GcodeError(f"line {number}: {error}: {line!r}") from error
+    chords = arc_chords(a, b, offset, clockwise, arc_tolerance_mm, radius_mm=radius)
+    zs = np.linspace(start[2], end[2], len(chords) + 1)[1:]
+    return [Move(x=float(x), y=float(y), z=float(z), feed_mm_min=feed, rapid=False, line=number)
+            for (x, y), z in zip(chords.tolist(), zs.tolist(), strict=True)]
 
 
 def read_strokes(text: str, profile: MachineProfile, card_w: float, card_h: float) -> Drawing:

@@ -12,6 +12,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
+# GRBL's chords of a rounded corner pass at most corner_rounding_mm from the vertex; the
+# vertex, the arc's ends and its centre are each rounded to the micrometre (up to 0.7 µm
+# each way): 0.008 mm keeps the G-code drawing the drawing within 0.01 mm
+MAX_CORNER_ROUNDING_MM = 0.008
+
 PenKind = Literal["servo", "z", "marlin-servo"]
 
 
@@ -110,6 +115,8 @@ class MachineProfile:
     planner_blocks: int = 15  # usable look-ahead blocks (GRBL: 16 - 1)
     rx_buffer_bytes: int = 128  # controller serial receive buffer, bytes
     baud: int = 115200  # serial speed, bit/s
+    arc_tolerance_mm: float = 0.002  # GRBL $12: an arc's chords stay this close to it, mm
+    corner_rounding_mm: float = 0.0  # round pen-down corners with arcs this close, mm (0: off)
 
     def __post_init__(self) -> None:
         if self.card_rotation_deg not in (0, 90, 180, 270):
@@ -121,6 +128,14 @@ class MachineProfile:
             value = getattr(self, f.name)
             if f.name.endswith(("_mm_min", "_mm_s2")) and not value > 0:
                 raise ValueError(f"profile {self.name}: {f.name} must be positive, got {value}")
+        if not self.arc_tolerance_mm > 0:
+            raise ValueError(f"profile {self.name}: arc_tolerance_mm must be positive, "
+                             f"got {self.arc_tolerance_mm}")
+        if not 0 <= self.corner_rounding_mm <= MAX_CORNER_ROUNDING_MM:
+            raise ValueError(
+                f"profile {self.name}: corner_rounding_mm must be between 0 (off) and "
+                f"{MAX_CORNER_ROUNDING_MM:g} mm (the G-code must draw the drawing within "
+                f"0.01 mm), got {self.corner_rounding_mm:g}")
 
 
 class UnknownProfileError(KeyError):

@@ -50,7 +50,14 @@ character counting hides it behind the lines already in the receive buffer. In v
 time the host's next line is sent that much after the reply it waited for; at a time
 scale the bytes reach the pty ``reply_latency_s * time_scale`` wall seconds late.
 
-Not modelled: arcs (G2/G3), G10/G28/G30/G53/G92, jogging, overrides, homing, M0/M1
+Arcs: G2 (clockwise) and G3 in the XY plane (G17), with I J centre offsets (always
+relative to the start, GRBL's incremental arc mode) or a radius R, are checked as gc.c
+checks them (``error:26``, ``32`` to ``36``) and cut into chords as ``mc_arc`` cuts them
+(:func:`plotter.arcs.arc_chords`, ``$12`` mm from the arc), each a planner block; a Z word
+makes a helix, Z moving linearly chord by chord. Soft limits check every chord end when the
+line is parsed. G18/G19 (the other planes) are answered ``error:20``.
+
+Not modelled: G10/G28/G30/G53/G92, G18/G19, jogging, overrides, homing, M0/M1
 (answered ``error:20`` or ``error:3``); a feed hold stops at once instead of decelerating,
 and the block resumes from rest; Z has no soft limit. As GRBL does
 (``st_update_plan_block_parameters``), a block that started alone is re-planned when the
@@ -76,6 +83,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from plotter.arcs import ArcError, arc_chords, check_offset, offset_from_radius
 from plotter.planner import Block, Planner, Point, Step
 from plotter.profile import MachineProfile
 from plotter.program import Command, Dwell, Move, Pen
@@ -93,10 +101,12 @@ STATUS = ord("?")
 HOLD = ord("!")
 RESUME = ord("~")
 
-# modal groups of the G words the simulator knows (gc.c); words outside raise error:20
-_G_GROUP = {0: "motion", 1: "motion", 4: "non-modal", 17: "plane", 20: "units", 21: "units",
-            40: "cutter", 49: "tool-length", 54: "wcs", 80: "motion", 90: "distance",
-            91: "distance", 94: "feed-mode"}
+# modal groups of the G words the simulator knows (gc.c); words outside raise error:20,
+# G18/G19 among them: arcs are modelled in the XY plane (G17) only
+_G_GROUP = {0: "motion", 1: "motion", 2: "motion", 3: "motion", 4: "non-modal", 17: "plane",
+            20: "units", 21: "units", 40: "cutter", 49: "tool-length", 54: "wcs", 80: "motion",
+            90: "distance", 91: "distance", 94: "feed-mode"}
+_ARC_WORDS = "IJKR"  # value words only G2/G3 use (gc.c's ijk_words and WORD_R)
 _M_GROUP = {2: "stop", 30: "stop", 3: "spindle", 4: "spindle", 5: "spindle", 7: "coolant",
             8: "coolant", 9: "coolant"}
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)")
@@ -147,6 +157,9 @@ class SimLog:
     alarms: list[int] = field(default_factory=list)  # ALARM codes raised
     eeprom_lost_bytes: int = 0  # bytes that arrived while a setting was written to EEPROM
     errors: list[tuple[int, int]] = field(default_factory=list)  # (line, error code) answered
+    max_blocks_used: int = 0
+    """Most planner blocks ever in use, the one executing included (GRBL's 15 at most: a
+    line of many blocks, an arc's chords, waits for a free one as ``mc_line`` does)."""
 
     @property
     def plot_s(self) -> float:
@@ -177,12 +190,13 @@ class _Busy:
 
 
 def default_settings(profile: MachineProfile) -> dict[int, float]:
-    """GRBL ``$`` settings matching ``profile`` (max rates, accelerations, travel), with
-    GRBL's defaults elsewhere. ``$10=3``: MPos and buffer data in status reports."""
+    """GRBL ``$`` settings matching ``profile`` (max rates, accelerations, travel, arc
+    tolerance), with GRBL's defaults elsewhere. ``$10=3``: MPos and buffer data in status
+    reports."""
     return {
         0: 10, 1: 25, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0, 10: 3, 11: profile.junction_deviation_mm,
-        12: 0.002, 13: 0, 20: 1, 21: 0, 22: 0, 23: 0, 24: 25, 25: 500, 26: 250, 27: 1,
-        30: 1000, 31: 0, 32: 1 if profile.laser_mode else 0,
+        12: profile.arc_tolerance_mm, 13: 0, 20: 1, 21: 0, 22: 0, 23: 0, 24: 25, 25: 500,
+        26: 250, 27: 1, 30: 1000, 31: 0, 32: 1 if profile.laser_mode else 0,
         100: 80, 101: 80, 102: 400,
         110: profile.max_rate_x_mm_min, 111: profile.max_rate_y_mm_min,
         112: profile.max_rate_z_mm_min,
@@ -683,6 +697,7 @@ class SimulatedGrbl:
             self._starve_mark = None  # a sync or a dwell stops the machine by design
         self._planner.append(command)
         self._collect()
+        self.log.max_blocks_used = max(self.log.max_blocks_used, self._blocks_in_use())
 
     def _reopen_running(self) -> bool:
         """A move arrived after the planner ran empty: re-plan the block still running.
@@ -1087,7 +1102,8 @@ class SimulatedGrbl:
             number, value = int(match.group(1)), float(match.group(2))
             if number not in self.settings:
                 return "error:3\r\n"
-            if value < 0:
+            if value < 0 or (number == 12 and value == 0):
+                # GRBL stores $12=0 and then divides by it in mc_arc; refused here
                 return "error:4\r\n"
             self.settings[number] = value
             self._planner = Planner(self._effective_profile(), start=self._pos)
@@ -1098,7 +1114,9 @@ class SimulatedGrbl:
 
     def _parse_gcode(self, code: str, k: int) -> list[Command]:
         """One stripped G-code line -> program commands in machine mm (gc.c's order:
-        feed, spindle, dwell, units and distance mode, motion, program end)."""
+        feed, spindle, dwell, units and distance mode, motion, program end). A G0/G1 line
+        gives one :class:`Move`, a G2/G3 line one per chord of its arc (``mc_arc``), all
+        with the line number ``k``."""
         words: list[tuple[str, float]] = []
         i = 0
         while i < len(code):
@@ -1127,13 +1145,13 @@ class SimulatedGrbl:
                     raise _GrblError(21)  # modal group violation
                 groups.add(letter + group)
                 (gs if letter == "G" else ms).append(number)
-            elif letter in "FNPSTXYZ":
+            elif letter in "FNPSTXYZ" + _ARC_WORDS:
                 if letter in values:
                     raise _GrblError(25)  # repeated word
                 if letter in "FNPST" and value < 0:
                     raise _GrblError(4)
                 values[letter] = value
-            elif letter in "IJKLRDHQ":
+            elif letter in "LDHQ":
                 raise _GrblError(36)  # value words no command of ours uses
             else:
                 raise _GrblError(20)
@@ -1166,24 +1184,28 @@ class SimulatedGrbl:
         relative = 91 in gs if (90 in gs or 91 in gs) else self._relative
         mode = self._mode
         for g in gs:
-            if g in (0, 1, 80):
+            if g in (0, 1, 2, 3, 80):
                 mode = g
-        if motion:
+        ends: np.ndarray | None = None  # (K, 3) mm: where the line's moves end
+        used = ""  # the arc words the line's motion used
+        if mode in (2, 3) and (motion or any(g in (2, 3) for g in gs)):
+            # a G2/G3 word is an axis command even without axis words (gc.c's
+            # AXIS_COMMAND_MOTION_MODE), so "G2" alone is checked, and refused
+            ends, used = self._arc_ends(values, feed, scale, relative, clockwise=mode == 2)
+        elif motion:
             if mode == 80:
                 raise _GrblError(31)
             if mode == 1 and not feed > 0:
                 raise _GrblError(22)  # undefined feed rate
-            target = list(self._target)
-            for axis, letter in enumerate("XYZ"):
-                if letter in values:
-                    v = values[letter] * scale
-                    target[axis] = target[axis] + v if relative else v
-            x, y = target[0], target[1]
-            if (self.settings[20] and not (-1e-9 <= x <= self.settings[130] + 1e-9
-                                           and -1e-9 <= y <= self.settings[131] + 1e-9)):
-                raise _SoftLimit
-            commands.append(Move(x, y, target[2], feed, mode == 0, line=k))
-            self._target = (target[0], target[1], target[2])
+            ends = np.array([self._axis_target(values, scale, relative)])
+        if any(letter in values and letter not in used for letter in _ARC_WORDS):
+            # gc.c's last check: I J K R with no arc, or I J beside R
+            raise _GrblError(36)
+        if ends is not None:
+            self._check_soft_limits(ends)
+            commands += [Move(float(x), float(y), float(z), feed, mode == 0, line=k)
+                         for x, y, z in ends]
+            self._target = (float(ends[-1, 0]), float(ends[-1, 1]), float(ends[-1, 2]))
         # the line is valid: its modal state stays (gc.c commits only after the checks)
         self._feed, self._scale, self._relative, self._mode = feed, scale, relative, mode
         end = any(m in (2, 30) for m in ms)
@@ -1198,3 +1220,69 @@ class SimulatedGrbl:
             self._mode = 1
         self._spindle_on, self._s_value = new_on, new_s
         return commands
+
+    def _axis_target(self, values: dict[str, float], scale: float,
+                     relative: bool) -> tuple[float, float, float]:
+        """Where a motion line's X Y Z words lead from the parser's position, machine mm:
+        each word (in the line's units, ``scale`` mm a unit) absolute (G90) or added to
+        the position (G91); an axis without a word stays."""
+        target = list(self._target)
+        for axis, letter in enumerate("XYZ"):
+            if letter in values:
+                v = values[letter] * scale
+                target[axis] = target[axis] + v if relative else v
+        return target[0], target[1], target[2]
+
+    def _arc_ends(self, values: dict[str, float], feed: float, scale: float, relative: bool,
+                  clockwise: bool) -> tuple[np.ndarray, str]:
+        """A G2 (``clockwise``) or G3 line's chord ends, ``(K, 3)`` machine mm, and the arc
+        words it used (``"R"`` or ``"IJK"``); raises :class:`_GrblError` as gc.c checks a
+        G2/G3 block, in its order.
+
+        ``feed`` is mm/min, ``scale`` mm per unit of the line (25.4 in G20, for X Y Z, I J
+        and R alike). I J are offsets from the start to the centre whatever the distance
+        mode (GRBL's default G91.1); a K in the XY plane is taken and ignored, as gc.c
+        clears it with I and J. The chords are ``mc_arc``'s for the current ``$12``; a Z
+        word makes a helix, Z moving the same amount each chord.
+        """
+        if not feed > 0:
+            raise _GrblError(22)  # undefined feed rate: checked before the axis words
+        if not any(a in values for a in "XYZ"):
+            raise _GrblError(26)  # no axis words
+        if "X" not in values and "Y" not in values:
+            raise _GrblError(32)  # no axis words in the plane (G17: X and Y)
+        target = self._axis_target(values, scale, relative)
+        start, end = np.array(self._target[:2]), np.array(target[:2])
+        try:
+            if "R" in values:
+                # radius mode; I J beside R stay unused words (error 36 after this)
+                offset, radius = offset_from_radius(start, end, values["R"] * scale, clockwise)
+                used = "R"
+            else:
+                if "I" not in values and "J" not in values:
+                    raise _GrblError(35)  # no offsets in the plane
+                offset = np.array([values.get("I", 0.0), values.get("J", 0.0)]) * scale
+                radius = check_offset(start, end, offset)
+                used = "IJK"
+        except ArcError as error:
+            raise _GrblError(error.code) from error  # 33 invalid target, 34 radius error
+        xy = arc_chords(start, end, offset, clockwise, float(self.settings[12]), radius)
+        # mc_arc adds linear_per_segment to the linear axis at each chord; the last chord
+        # goes to the target itself
+        z0, z1 = self._target[2], target[2]
+        z = z0 + (z1 - z0) * np.arange(1, len(xy) + 1) / len(xy)
+        z[-1] = z1
+        return np.column_stack([xy, z]), used
+
+    def _check_soft_limits(self, ends: np.ndarray) -> None:
+        """Raise :class:`_SoftLimit` when ``$20`` is on and an end point of ``ends`` (``(K,
+        2+)`` machine mm) leaves the bed (``$130`` x ``$131``). GRBL's ``mc_line`` checks
+        each target (``limits_soft_check``), an arc's every chord among them; here the
+        whole line is checked before any of it is planned."""
+        if not self.settings[20]:
+            return
+        x, y = ends[:, 0], ends[:, 1]
+        eps = 1e-9
+        if not (np.all((x >= -eps) & (x <= self.settings[130] + eps))
+                and np.all((y >= -eps) & (y <= self.settings[131] + eps))):
+            raise _SoftLimit

@@ -23,7 +23,7 @@ from tests.bench.ocr import (
     read_cases,
     tesseract_available,
 )
-from tests.bench.plotter_output import PROFILE, PlotterRow, measure_plotter_output
+from tests.bench.plotter_output import PROFILE, ROUNDING_MM, PlotterRow, measure_plotter_output
 
 # wide enough for the tables even when piped (make, CI logs)
 console = Console(width=max(shutil.get_terminal_size().columns, 160), highlight=False)
@@ -141,6 +141,15 @@ def plotter_targets(rows: list[PlotterRow]) -> Table:
          "hovering G-code)", mean([r.over_full_dwell_bound for r in rows]), BOUND_TARGET),
         ("estimated time / motion bound (strokes straight, from rest to rest; "
          "no target, for comparison)", mean([r.over_motion_bound for r in rows]), None),
+        (f"with corners rounded ({ROUNDING_MM:g} mm, off in the shipped profiles): "
+         "G-code bytes / vpype", mean([r.ratio("bytes", rounded=True) for r in rows]),
+         BYTES_TARGET),
+        ("  with corners rounded: estimated time / vpype",
+         mean([r.ratio("seconds", rounded=True) for r in rows]), TIME_TARGET),
+        ("  with corners rounded: estimated time / lower bound",
+         mean([r.rounded_over(r.lower_bound_s) for r in rows]), BOUND_TARGET),
+        ("  with corners rounded: estimated time / the issue's formula with full dwells",
+         mean([r.rounded_over(r.full_dwell_bound_s) for r in rows]), BOUND_TARGET),
     ):
         if target is None:
             table.add_row(name, _num(value, ".3f"), "—", "")

@@ -9,6 +9,7 @@ plot time our GRBL planner model (:func:`plotter.planner.plan`) estimates for bo
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -23,6 +24,9 @@ from tests.bench import vpype_ref
 from tests.bench.ocr import example_specs
 
 PROFILE = "grbl-servo"
+# corner rounding measured beside the shipped profile (which has it off): the most the
+# profile allows, mm
+ROUNDING_MM = 0.008
 
 
 @dataclass(frozen=True)
@@ -87,13 +91,17 @@ class PlotterRow:
     # the issue's formula as written: ink / draw feed + lifts x the profile's full dwells
     # (not a bound for G-code that hovers: a hover waits less)
     full_dwell_bound_s: float = math.nan
+    # ours again with the profile's corner_rounding_mm at ROUNDING_MM (off when shipped)
+    rounded: GcodeStats | None = None
 
-    def ratio(self, field: str) -> float | None:
-        """Ours over vpype's for a :class:`GcodeStats` field."""
-        if self.vpype is None:
+    def ratio(self, field: str, *, rounded: bool = False) -> float | None:
+        """Ours (with ``rounded``: with corners rounded) over vpype's for a
+        :class:`GcodeStats` field."""
+        mine_stats = self.rounded if rounded else self.ours
+        if self.vpype is None or mine_stats is None:
             return None
         theirs = getattr(self.vpype, field)
-        mine = getattr(self.ours, field)
+        mine = getattr(mine_stats, field)
         if theirs is None or mine is None or not theirs:
             return None
         return mine / theirs
@@ -107,6 +115,12 @@ class PlotterRow:
     def over_full_dwell_bound(self) -> float | None:
         """Our estimated time over the issue's formula with the profile's full dwells."""
         return self.ours.seconds / self.full_dwell_bound_s if self.ours.seconds else None
+
+    def rounded_over(self, bound_s: float) -> float | None:
+        """Our time with corners rounded over ``bound_s`` (one of the bounds above)."""
+        if self.rounded is None or not self.rounded.seconds:
+            return None
+        return self.rounded.seconds / bound_s
 
     @property
     def over_motion_bound(self) -> float | None:
@@ -158,9 +172,12 @@ def measure_card(stem: str, spec, profile: MachineProfile, *, with_vpype: bool) 
         theirs = gcode_stats(vpype_ref.gcode_of_svg(raw.to_svg()), profile)
     pen = profile.pen
     full_dwells = optimised.pen_lifts() * (pen.lift_dwell_s + pen.lower_dwell_s)
+    rounding = dataclasses.replace(profile, corner_rounding_mm=ROUNDING_MM)
+    rounded = gcode_stats(write_gcode(optimised, rounding), rounding)
     return PlotterRow(stem, layout.font, ours, bound, theirs, one_band.pen_up_travel_mm,
                       motion_bound_s(optimised, ours, profile),
-                      lower_bound_s(optimised.ink_length_mm(), full_dwells, profile))
+                      lower_bound_s(optimised.ink_length_mm(), full_dwells, profile),
+                      rounded)
 
 
 def measure_plotter_output(profile_name: str = PROFILE) -> list[PlotterRow]:

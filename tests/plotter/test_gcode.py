@@ -123,7 +123,7 @@ def pen_states(text: str, profile) -> list[tuple[Move, bool]]:
             down = command.down
         elif isinstance(command, Move):
             if pen.kind == "z":
-                out.append((command, command.z <= (pen.up_z_mm + pen.down_z_mm) / 2))
+                out.append((command, pen.z_down(command.z)))  # hover height is up
             else:
                 out.append((command, down))
     return out
@@ -456,7 +456,11 @@ def test_marlin_dwell_is_milliseconds_and_m400_syncs(make_profile):
 
 
 @pytest.mark.parametrize(("text", "line", "what"), [
-    ("G21\nG90\nG2 X1 Y1 I1 J0\n", 3, "G2"),
+    ("G21\nG90\nG18 X1 Y1\n", 3, "G18"),
+    ("G21\nG1 F100\nG2 X1 Y1\n", 3, "I/J or R"),
+    ("G21\nG1 F100\nG3 X4 Y0 R1\n", 3, "shorter than half the chord"),
+    ("G21\nG1 F100\nG2 X4 Y0 I1 J0\n", 3, "off its circle"),
+    ("G21\nG1 F100\nG2 X4 Y0 I2 R2\n", 3, "R or I/J"),
     ("G21\nhello\n", 2, "HELLO"),
     ("G21\nX1 Y1\n", 2, "G0/G1"),
     ("M3 S1\nM7\n", 2, "M7"),
