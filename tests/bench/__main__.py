@@ -5,6 +5,7 @@ not fail. vpype's columns need the ``bench`` extra; OCR needs Tesseract (deu, en
 
 from __future__ import annotations
 
+import math
 import shutil
 import statistics
 import sys
@@ -150,6 +151,11 @@ def plotter_targets(rows: list[PlotterRow]) -> Table:
          mean([r.rounded_over(r.lower_bound_s) for r in rows]), BOUND_TARGET),
         ("  with corners rounded: estimated time / the issue's formula with full dwells",
          mean([r.rounded_over(r.full_dwell_bound_s) for r in rows]), BOUND_TARGET),
+        ("peak planner blocks/s over 15 blocks, most of any card (no target; an 8-bit "
+         "GRBL plans about 400-500 a second)", max(r.ours.peak_blocks_per_s for r in rows),
+         None),
+        ("  with corners rounded", max(r.rounded.peak_blocks_per_s if r.rounded else math.nan
+                                       for r in rows), None),
     ):
         if target is None:
             table.add_row(name, _num(value, ".3f"), "—", "")

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from jobs.render import layout_job
 from plotter.drawing import Drawing, stroke_length
 from plotter.gcode import GcodeError, read_program, write_gcode
 from plotter.optimize import optimize
-from plotter.planner import plan
+from plotter.planner import Block, plan
 from plotter.profile import MachineProfile, load_profile
 from plotter.program import Move, Pen
 from tests.bench import vpype_ref
@@ -41,6 +44,9 @@ class GcodeStats:
     error: str = ""  # why it could not be read
     travel_s: float = math.nan  # of seconds: moving with the pen up (Z lifts included)
     dwell_s: float = math.nan  # of seconds: waiting in G4 dwells
+    # the most planner blocks a second the controller must plan, over any run of a full
+    # buffer's worth of blocks (a shorter burst the buffer absorbs)
+    peak_blocks_per_s: float = math.nan
 
 
 def gcode_stats(text: str, profile: MachineProfile) -> GcodeStats:
@@ -72,7 +78,20 @@ def gcode_stats(text: str, profile: MachineProfile) -> GcodeStats:
     between = sum(legs[lift_at[0]:lift_at[-1]]) if lift_at else 0.0
     timed = plan(program, profile)
     return GcodeStats(len(text.encode()), lifts, between, ink, timed.total_s,
-                      travel_s=timed.travel_s, dwell_s=timed.dwell_s)
+                      travel_s=timed.travel_s, dwell_s=timed.dwell_s,
+                      peak_blocks_per_s=peak_block_rate(timed.blocks, profile.planner_blocks))
+
+
+def peak_block_rate(blocks: Sequence[Block], window: int) -> float:
+    """The most blocks a second over any ``window`` consecutive blocks (blocks/s): what
+    the controller's CPU must keep up with. GRBL on an ATmega328p parses and plans about
+    400-500 lines a second (its author, gnea/grbl#264); blocks executed faster drain the
+    planner buffer."""
+    durations = np.array([b.duration_s for b in blocks])
+    if len(durations) < window:
+        return len(durations) / durations.sum() if durations.sum() > 0 else 0.0
+    sums = np.convolve(durations, np.ones(window), "valid")
+    return float(window / sums.min())
 
 
 @dataclass(frozen=True)
