@@ -185,6 +185,10 @@ def parse_profile(text: str, name: str) -> MachineProfile:
         raise ValueError(f"profile {name}: unknown pen field(s) {', '.join(pen_unknown)}")
     try:
         pen = PenSettings(**pen_data)
+    except (TypeError, ValueError) as error:
+        # the pen's own checks do not know which profile they are in
+        raise ValueError(f"profile {name}: {error}") from error
+    try:
         return MachineProfile(pen=pen, **data)
     except TypeError as error:
         raise ValueError(f"profile {name}: {error}") from error

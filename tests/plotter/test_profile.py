@@ -112,7 +112,10 @@ def test_unknown_name_lists_the_known_ones():
     (lambda t: t.replace("card_rotation_deg = 0 ", "card_rotation_deg = 45 "), "rotation"),
     (lambda t: t.replace("draw_feed_mm_min = 3000.0", "draw_feed_mm_min = 0.0"), "positive"),
     (lambda t: re.sub(r"bed_width_mm = .*\n", "", t), "bed_width_mm"),
+    (lambda t: t.replace("hover_value = 700", "hover_value = 1200"), "hover_value strictly"),
+    (lambda t: t.replace("junction_deviation_mm = 0.01", "junction_deviation_mm = 0.01\n"
+                         "corner_rounding_mm = 0.02"), "corner_rounding_mm must be between"),
 ])
-def test_bad_profiles_name_the_field(change, message):
-    with pytest.raises(ValueError, match=message):
+def test_bad_profiles_name_the_profile_and_the_field(change, message):
+    with pytest.raises(ValueError, match=rf"^profile broken: .*{message}"):
         parse_profile(change(toml_text("grbl-servo")), "broken")
