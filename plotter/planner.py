@@ -541,6 +541,11 @@ class Planner:
         )
         self._ready.extend(current.before)
         self._ready.append(block)
+        if not self._buffer:
+            # pen commands after the last block run once it is done: a later one that
+            # finds the buffer empty must not overtake them
+            self._ready.extend(self._after)
+            self._after = []
         return block
 
 

@@ -117,6 +117,7 @@ class MachineProfile:
     baud: int = 115200  # serial speed, bit/s
     arc_tolerance_mm: float = 0.002  # GRBL $12: an arc's chords stay this close to it, mm
     corner_rounding_mm: float = 0.0  # round pen-down corners with arcs this close, mm (0: off)
+    planner_blocks_per_s: float = 0.0  # blocks the controller can parse and plan a second (0: no limit)
 
     def __post_init__(self) -> None:
         if self.card_rotation_deg not in (0, 90, 180, 270):
@@ -136,6 +137,9 @@ class MachineProfile:
                 f"profile {self.name}: corner_rounding_mm must be between 0 (off) and "
                 f"{MAX_CORNER_ROUNDING_MM:g} mm (the G-code must draw the drawing within "
                 f"0.01 mm), got {self.corner_rounding_mm:g}")
+        if not self.planner_blocks_per_s >= 0:
+            raise ValueError(f"profile {self.name}: planner_blocks_per_s must be >= 0 (0: no "
+                             f"limit), got {self.planner_blocks_per_s:g}")
 
 
 class UnknownProfileError(KeyError):

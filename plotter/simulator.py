@@ -33,7 +33,8 @@ auto-report do (GRBL 1.1 does not).
 Time: ``time_scale`` is wall seconds per simulated second (1 = real time, 0.1 = ten times
 faster). ``time_scale=0`` runs in *virtual time*: the host is taken as infinitely fast,
 simulated time moves only when the controller has to wait for motion (a full planner, a
-sync, a dwell) or for bytes still on the wire, or when no line has come for
+sync, a dwell), for its own planning (``planner_blocks_per_s``, below) or for bytes still
+on the wire, or when no line has come for
 ``idle_grace_s`` wall seconds (the host is waiting for the machine, e.g. at the end of a
 card). After a reply, with nothing left to read, the clock waits up to ``host_wait_s`` wall
 seconds for the host's next bytes. So a run gives the same simulated timing whatever the
@@ -56,6 +57,22 @@ checks them (``error:26``, ``32`` to ``36``) and cut into chords as ``mc_arc`` c
 (:func:`plotter.arcs.arc_chords`, ``$12`` mm from the arc), each a planner block; a Z word
 makes a helix, Z moving linearly chord by chord. Soft limits check every chord end when the
 line is parsed. G18/G19 (the other planes) are answered ``error:20``.
+
+The controller's CPU: with the profile's ``planner_blocks_per_s`` above 0, every planner
+block the controller makes (a G0/G1 line's move, each chord ``mc_arc`` cuts from a G2/G3
+line) costs ``1 / planner_blocks_per_s`` simulated seconds of parsing and planning
+(``gc_execute_line``, ``mc_line``, ``plan_buffer_line``): the block enters the planner
+that long after the parser got to it (when its line was read, or when the block before
+it entered), and the line's ``ok`` follows its last block. An 8-bit GRBL on the
+ATmega328p plans about 400-500 lines a second (its author in gnea/grbl#264; gnea/grbl#1144
+shows 0.2 mm segments at 5000 mm/min leaving the planner unfilled). The machine runs what
+is buffered meanwhile, so when blocks run faster than the CPU makes them the planner
+drains, the look-ahead shrinks and the machine slows, or stops and shows a starvation.
+Simplifications: the cost is the same for every block (long or short, line or chord, a
+move that goes nowhere included), it overlaps a wait for a free planner slot (GRBL's
+``mc_line`` waits before ``plan_buffer_line``), and pen commands, dwells, modal-only lines,
+``$`` commands and check mode (``$C``) cost nothing. With 0 (the shipped profiles) the
+parser takes no time at all.
 
 Not modelled: G10/G28/G30/G53/G92, G18/G19, jogging, overrides, homing, M0/M1
 (answered ``error:20`` or ``error:3``); a feed hold stops at once instead of decelerating,
@@ -187,6 +204,9 @@ class _Busy:
     nbytes: int
     wait_seq: int | None = None
     until_wall: float | None = None  # a slow reply (fault): the ok waits till then
+    # the controller's CPU (planner_blocks_per_s): simulated s at which it is done parsing
+    # and planning the first of ``commands``, a Move; None while it has not begun on it
+    cpu_ready_s: float | None = None
 
 
 def default_settings(profile: MachineProfile) -> dict[int, float]:
@@ -232,6 +252,9 @@ class SimulatedGrbl:
         self.auto_report_s = auto_report_s
         self._next_report_wall = 0.0
         self.profile = profile
+        # simulated s of controller time each planner block costs (0: not modelled)
+        self.block_cpu_s = (1.0 / profile.planner_blocks_per_s
+                            if profile.planner_blocks_per_s > 0 else 0.0)
         self.time_scale = time_scale
         self.baud = baud or profile.baud
         self.byte_s = 10.0 / self.baud  # 8N1: start bit, 8 data bits, stop bit
@@ -776,11 +799,22 @@ class SimulatedGrbl:
             t = min(t, max(self._eeprom.until_s, self.now))
         if self._busy is None and self._rx_lines and not self._need_reset:
             t = min(t, max(self._rx_lines[0][1], self.now))
+        cpu_s = self._cpu_ready_s()
+        if cpu_s > self.now:
+            t = min(t, cpu_s)
         return t
 
+    def _cpu_ready_s(self) -> float:
+        """Simulated s at which the controller's CPU is done planning the block the parser
+        is on (``planner_blocks_per_s``); inf when it is on none."""
+        busy = self._busy
+        if busy is None or busy.cpu_ready_s is None or self._need_reset:
+            return math.inf
+        return busy.cpu_ready_s
+
     def _needs_time(self) -> bool:
-        """Virtual time: the parser waits for motion, an EEPROM write or for bytes on the
-        wire."""
+        """Virtual time: the parser waits for motion, an EEPROM write, its own planning of a
+        block (``planner_blocks_per_s``) or for bytes on the wire."""
         if self._busy is not None or self._eeprom is not None:
             return True
         return bool(self._rx_lines) and self._rx_lines[0][1] > self.now
@@ -814,6 +848,8 @@ class SimulatedGrbl:
             self.now = max(self.now, t_next)
             if self._current is not None and self._current_end <= self.now:
                 self._finish_current()
+            elif self._cpu_ready_s() == self.now:
+                continue  # the CPU has planned a block: the loop's _try_parse appends it
             elif self._busy is not None or self._need_reset or not self._rx_lines:
                 break
         self.now = max(self.now, t)
@@ -927,9 +963,19 @@ class SimulatedGrbl:
             busy.wait_seq = None
         while busy.commands:
             command = busy.commands[0]
-            if isinstance(command, Move) and self._blocks_in_use() >= self.profile.planner_blocks:
-                return False  # mc_line waits for a free planner slot
+            if isinstance(command, Move):
+                if self.block_cpu_s > 0:
+                    # gc_execute_line, mc_line (mc_arc's chord by chord) and
+                    # plan_buffer_line take CPU time: the block exists only once the
+                    # controller has spent it, counted from when the parser got to it
+                    if busy.cpu_ready_s is None:
+                        busy.cpu_ready_s = self.now + self.block_cpu_s
+                    if self.now < busy.cpu_ready_s:
+                        return False
+                if self._blocks_in_use() >= self.profile.planner_blocks:
+                    return False  # mc_line waits for a free planner slot
             busy.commands.popleft()
+            busy.cpu_ready_s = None
             self._plan(command)
             if isinstance(command, Dwell) or (isinstance(command, Pen) and command.sync):
                 # protocol_buffer_synchronize: the reply waits for the machine

@@ -30,12 +30,19 @@ comes in while it runs (a program's first move, or any move after a send-and-wai
 round trip), so only a real stop or a brake for one counts as a starvation. Starvations
 are listed under the table with their line.
 
+A second table streams each card for grbl-servo in virtual time to a simulator whose
+CPU plans at most :data:`EIGHT_BIT_BLOCKS_PER_S` blocks a second, as an ATmega328p GRBL
+does, once as shipped and once with corners rounded (the profile's
+``corner_rounding_mm``), with each card's peak block rate: whether the shorter blocks of
+rounded corners outrun an 8-bit controller.
+
 Cards run two at a time in worker processes (2 cores); about 100 s in all.
 Run: ``.venv/bin/python -m tests.bench.stream``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import shutil
 import time
@@ -50,9 +57,12 @@ from rich.table import Table
 
 from jobs.render import render_job
 from jobs.schema import load_job
-from plotter.profile import load_profile
+from plotter.gcode import read_program
+from plotter.planner import plan
+from plotter.profile import MachineProfile, load_profile
 from plotter.simulator import SimulatedGrbl
 from plotter.stream import GrblStreamer, program_lines
+from tests.bench.plotter_output import ROUNDING_MM, peak_block_rate
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "jobs" / "examples"
 PROFILES = ("grbl-servo", "grbl-z")
@@ -64,6 +74,8 @@ REPLY_LATENCY_S = 0.004  # a CH340 or a tuned FTDI adapter, a little above a 16U
 FTDI_DEFAULT_LATENCY_S = 0.016  # FTDI's default latency timer, for a second comparison
 DEVIATION_TARGET = 0.02  # simulated plot time within 2 % of the estimate
 WORKERS = 2
+# blocks a second an ATmega328p GRBL parses and plans: 400-500 (GRBL's author, gnea/grbl#264)
+EIGHT_BIT_BLOCKS_PER_S = 450.0
 
 
 @dataclass(frozen=True)
@@ -119,11 +131,12 @@ def _send_and_wait_s(profile_name: str, text: str, latency_s: float) -> tuple[fl
         return sim.log.plot_s, len(sim.log.starvations)
 
 
-def _counting(profile_name: str, text: str, time_scale: float,
+def _counting(profile_name: str | MachineProfile, text: str, time_scale: float,
               latency_s: float) -> tuple[float, tuple[tuple[float, int], ...], int]:
     """Simulated plot time, starvations and overflow bytes of ``text`` streamed by
     :class:`GrblStreamer` into the simulator at ``time_scale`` (0: virtual time)."""
-    profile = load_profile(profile_name)
+    profile = (load_profile(profile_name) if isinstance(profile_name, str)
+               else profile_name)
     with SimulatedGrbl(profile, baud=BAUD, time_scale=time_scale,
                        reply_latency_s=latency_s) as sim, \
             GrblStreamer(sim.port, profile, baud=BAUD) as streamer:
@@ -151,6 +164,50 @@ def measure_card(profile_name: str, job: Path, time_scale: float = TIME_SCALE,
                      counting_s, starved, virtual_s, virtual_starved,
                      overflow + virtual_overflow, wait_s, wait_starved, wait_ftdi_s,
                      time.perf_counter() - start)
+
+
+@dataclass(frozen=True)
+class CpuRow:
+    """One card streamed in virtual time to a simulated 8-bit GRBL that plans at most
+    :data:`EIGHT_BIT_BLOCKS_PER_S` blocks a second, as shipped and with corners rounded."""
+
+    card: str
+    rounded: bool
+    blocks_per_s: float  # the peak over any 15 blocks (tests.bench.plotter_output)
+    estimate_s: float  # the planner's estimate, which does not know the CPU
+    simulated_s: float
+    starvations: int
+
+
+def measure_cpu_card(job: Path, rounded: bool) -> CpuRow:
+    """Render ``job`` for grbl-servo (corners rounded at ROUNDING_MM if ``rounded``) and
+    stream it in virtual time to a simulator whose CPU plans EIGHT_BIT_BLOCKS_PER_S."""
+    profile = load_profile("grbl-servo")
+    if rounded:
+        profile = dataclasses.replace(profile, corner_rounding_mm=ROUNDING_MM)
+    card = render_job(load_job(job), dpi=30, profile=profile)
+    text = card.files["card.gcode"].decode("ascii")
+    timed = plan(read_program(text, profile), profile)
+    slow = dataclasses.replace(profile, planner_blocks_per_s=EIGHT_BIT_BLOCKS_PER_S)
+    simulated_s, starved, _ = _counting(slow, text, 0.0, REPLY_LATENCY_S)
+    return CpuRow(job.stem, rounded, peak_block_rate(timed.blocks, profile.planner_blocks),
+                  timed.total_s, simulated_s, len(starved))
+
+
+def cpu_table(rows: list[CpuRow]) -> Table:
+    """Simulated time on an 8-bit controller against the estimate."""
+    table = Table(box=box.SIMPLE_HEAD, title=(
+        f"streaming to an 8-bit GRBL that plans at most {EIGHT_BIT_BLOCKS_PER_S:g} blocks a "
+        "second (grbl-servo, virtual time): shipped G-code and corners rounded "
+        f"({ROUNDING_MM:g} mm)"))
+    for column in ("card", "corners", "peak blocks/s", "estimate s", "simulated s", "dev. %",
+                   "starvations"):
+        table.add_column(column, justify="left" if column in ("card", "corners") else "right")
+    for r in rows:
+        table.add_row(r.card, "rounded" if r.rounded else "sharp", f"{r.blocks_per_s:.0f}",
+                      f"{r.estimate_s:.2f}", f"{r.simulated_s:.2f}",
+                      f"{(r.simulated_s / r.estimate_s - 1) * 100:+.2f}", str(r.starvations))
+    return table
 
 
 def measure_streaming(profiles: tuple[str, ...] = PROFILES, *,
@@ -201,11 +258,16 @@ def streaming_table(rows: list[StreamRow], time_scale: float = TIME_SCALE) -> Ta
 
 
 def main() -> None:
-    """Print the streaming table."""
+    """Print the streaming table, and the 8-bit controller's."""
     console = Console(width=max(shutil.get_terminal_size().columns, 200), highlight=False)
     start = time.perf_counter()
     rows = measure_streaming()
     console.print(streaming_table(rows))
+    jobs = sorted(EXAMPLES.glob("*.json"))
+    with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(measure_cpu_card, job, rounded)
+                   for job in jobs for rounded in (False, True)]
+        console.print(cpu_table([f.result() for f in futures]))
     for r in rows:
         for clock, starved in ((f"at time scale {TIME_SCALE:g}", r.counting_starvations),
                                ("in virtual time", r.virtual_starvations)):
