@@ -1244,6 +1244,10 @@ class SimulatedGrbl:
             if mode == 1 and not feed > 0:
                 raise _GrblError(22)  # undefined feed rate
             ends = np.array([self._axis_target(values, scale, relative)])
+        elif 1 in gs and not feed > 0:
+            # gc.c: an explicit G1 is a motion command even without axis words, and
+            # every motion mode but G0 needs a feed first
+            raise _GrblError(22)
         if any(letter in values and letter not in used for letter in _ARC_WORDS):
             # gc.c's last check: I J K R with no arc, or I J beside R
             raise _GrblError(36)

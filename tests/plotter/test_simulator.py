@@ -76,6 +76,7 @@ def test_banner_status_settings_and_build_info(device):
 @pytest.mark.parametrize(("line", "code"), [
     ("G5", 20),  # unsupported G
     ("G1X10", 22),  # no feed yet
+    ("G1", 22),  # an explicit G1 needs a feed even without axis words
     ("G0X", 2),  # bad number
     ("G0*1", 1),  # not a letter
     ("G0X1X2", 25),  # repeated word
