@@ -32,7 +32,7 @@ DEFAULT_ARC_TOLERANCE_MM = 0.002
 
 class ArcError(ValueError):
     """An arc GRBL would refuse; ``code`` is GRBL's error number (33 invalid target,
-    34 arc radius error)."""
+    34 arc radius error; the reader also uses 35, no I/J or R, and 36, R beside I/J)."""
 
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)

@@ -539,8 +539,9 @@ class GrblStreamer:
         return self.info
 
     def _compare_settings(self, settings: dict[int, float]) -> list[str]:
-        """Warnings where ``$110-$122`` (and ``$11``, ``$32``) differ from the profile:
-        the plot-time estimate would be wrong."""
+        """Warnings where ``$110-$122`` (and ``$11``, ``$12``, ``$32``) differ from the
+        profile: the plot-time estimate would be wrong, and with ``$12`` so would the
+        chords of rounded corners (``corner_rounding_mm``)."""
         p = self.profile
         expected = {110: ("X max rate", p.max_rate_x_mm_min, "mm/min"),
                     111: ("Y max rate", p.max_rate_y_mm_min, "mm/min"),
@@ -549,6 +550,7 @@ class GrblStreamer:
                     121: ("Y acceleration", p.accel_y_mm_s2, "mm/s²"),
                     122: ("Z acceleration", p.accel_z_mm_s2, "mm/s²"),
                     11: ("junction deviation", p.junction_deviation_mm, "mm"),
+                    12: ("arc tolerance", p.arc_tolerance_mm, "mm"),
                     32: ("laser mode", 1.0 if p.laser_mode else 0.0, "")}
         out = []
         for number, (name, want, unit) in expected.items():

@@ -134,10 +134,11 @@ def test_marlin_is_refused():
 
 
 def test_settings_that_differ_from_the_profile_are_warned(plot):
-    sim, streamer, events, _ = plot(sim_options={"settings": {110: 5000, 121: 500}})
+    sim, streamer, events, _ = plot(sim_options={"settings": {110: 5000, 121: 500, 12: 0.01}})
     warnings = [e.text for e in events if e.kind == "warning"]
-    assert len(warnings) == 2
+    assert len(warnings) == 3
     assert "$110=5000" in warnings[0] and "$121=500" in warnings[1]
+    assert "$12=0.01 mm (arc tolerance) differs from profile grbl-servo's 0.002 mm" in warnings[2]
 
 
 def test_a_port_that_cannot_be_opened_is_a_clear_error(tmp_path):
