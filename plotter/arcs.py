@@ -32,7 +32,7 @@ DEFAULT_ARC_TOLERANCE_MM = 0.002
 
 class ArcError(ValueError):
     """An arc GRBL would refuse; ``code`` is GRBL's error number (33 invalid target,
-    34 arc radius error; the reader also uses 35, no I/J or R, and 36, R beside I/J)."""
+    34 arc radius error, 35 no offset in the plane)."""
 
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
@@ -120,6 +120,33 @@ def arc_chords(start: np.ndarray, target: np.ndarray, offset: np.ndarray, clockw
     r0 = math.hypot(*(start - center))
     inner = center + r0 * np.column_stack([np.cos(angles), np.sin(angles)])
     return np.vstack([inner, target])
+
+
+def arc_from_words(start: np.ndarray, target: np.ndarray, words: dict[str, float],
+                   scale: float, clockwise: bool,
+                   arc_tolerance_mm: float) -> tuple[np.ndarray, str]:
+    """A G2 (``clockwise``) or G3 line's chord ends, ``(K, 3)`` machine mm, as GRBL moves
+    through them from ``start`` to ``target`` (``(3,)`` mm), and the arc words it used
+    (``"R"`` or ``"IJK"``). The centre comes from R (:func:`offset_from_radius`) or else
+    from I and J, offsets from the start whatever the distance mode (GRBL's G91.1;
+    :func:`check_offset`), both scaled by ``scale`` (mm per unit: 25.4 in G20). Z moves
+    the same amount each chord (a helix, ``mc_arc``'s linear axis), the last chord ends
+    at the target. Raises :class:`ArcError` 35 without I, J or R, 33 and 34 as those do.
+    """
+    a, b = start[:2], target[:2]
+    if "R" in words:
+        offset, radius = offset_from_radius(a, b, words["R"] * scale, clockwise)
+        used = "R"
+    elif "I" in words or "J" in words:
+        offset = np.array([words.get("I", 0.0), words.get("J", 0.0)]) * scale
+        radius = check_offset(a, b, offset)
+        used = "IJK"
+    else:
+        raise ArcError(35, "an arc needs I/J or R")
+    xy = arc_chords(a, b, offset, clockwise, arc_tolerance_mm, radius_mm=radius)
+    z = start[2] + (target[2] - start[2]) * np.arange(1, len(xy) + 1) / len(xy)
+    z[-1] = target[2]
+    return np.column_stack([xy, z]), used
 
 
 @dataclass(frozen=True)

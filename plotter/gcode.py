@@ -33,11 +33,10 @@ from plotter.arcs import (
     ArcError,
     angular_travel,
     arc_chords,
+    arc_from_words,
     check_offset,
     min_rounded_turn,
-    offset_from_radius,
     round_corners,
-    segment_count,
 )
 from plotter.drawing import Drawing
 from plotter.profile import MachineProfile
@@ -365,12 +364,11 @@ def _arc_as_grbl_runs(start: np.ndarray, target: np.ndarray, center: np.ndarray,
         radius = check_offset(start, target, center - start)
     except ArcError:
         return None
-    travel = angular_travel(start, target, center, clockwise)
-    if abs(travel) >= math.pi:  # a fillet turns less than half a circle
-        return None
-    if segment_count(travel, radius, profile.arc_tolerance_mm) <= 1:
-        return None
-    return arc_chords(start, target, center - start, clockwise, profile.arc_tolerance_mm)
+    if abs(angular_travel(start, target, center, clockwise)) >= math.pi:
+        return None  # a fillet turns less than half a circle
+    chords = arc_chords(start, target, center - start, clockwise, profile.arc_tolerance_mm,
+                        radius_mm=radius)
+    return chords if len(chords) > 1 else None
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -518,24 +516,15 @@ def _arc_moves(start: list[float], end: list[float], values: dict[str, float], s
                arc_tolerance_mm: float) -> list[Move]:
     """A G2/G3 line as the straight chords GRBL cuts it into (``mc_arc``, ``$12`` =
     ``arc_tolerance_mm``), Z moving evenly along them (a helix)."""
-    a = np.array(start[:2])
-    b = np.array(end[:2])
     try:
-        if "R" in values:
-            if "I" in values or "J" in values:
-                raise ArcError(36, "an arc takes R or I/J, not both")
-            offset, radius = offset_from_radius(a, b, values["R"] * scale, clockwise)
-        elif "I" in values or "J" in values:
-            offset = np.array([values.get("I", 0.0), values.get("J", 0.0)]) * scale
-            radius = check_offset(a, b, offset)
-        else:
-            raise ArcError(35, "an arc needs I/J or R")
+        if "R" in values and ("I" in values or "J" in values):
+            raise ArcError(36, "an arc takes R or I/J, not both")
+        ends, _ = arc_from_words(np.array(start), np.array(end), values, scale, clockwise,
+                                 arc_tolerance_mm)
     except ArcError as error:
         raise GcodeError(f"line {number}: {error}: {line!r}") from error
-    chords = arc_chords(a, b, offset, clockwise, arc_tolerance_mm, radius_mm=radius)
-    zs = np.linspace(start[2], end[2], len(chords) + 1)[1:]
-    return [Move(x=float(x), y=float(y), z=float(z), feed_mm_min=feed, rapid=False, line=number)
-            for (x, y), z in zip(chords.tolist(), zs.tolist(), strict=True)]
+    return [Move(x=x, y=y, z=z, feed_mm_min=feed, rapid=False, line=number)
+            for x, y, z in ends.tolist()]
 
 
 def read_strokes(text: str, profile: MachineProfile, card_w: float, card_h: float) -> Drawing:

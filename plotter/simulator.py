@@ -100,7 +100,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from plotter.arcs import ArcError, arc_chords, check_offset, offset_from_radius
+from plotter.arcs import ArcError, arc_from_words
 from plotter.planner import Block, Planner, Point, Step
 from plotter.profile import MachineProfile
 from plotter.program import Command, Dwell, Move, Pen
@@ -1302,27 +1302,12 @@ class SimulatedGrbl:
         if "X" not in values and "Y" not in values:
             raise _GrblError(32)  # no axis words in the plane (G17: X and Y)
         target = self._axis_target(values, scale, relative)
-        start, end = np.array(self._target[:2]), np.array(target[:2])
         try:
-            if "R" in values:
-                # radius mode; I J beside R stay unused words (error 36 after this)
-                offset, radius = offset_from_radius(start, end, values["R"] * scale, clockwise)
-                used = "R"
-            else:
-                if "I" not in values and "J" not in values:
-                    raise _GrblError(35)  # no offsets in the plane
-                offset = np.array([values.get("I", 0.0), values.get("J", 0.0)]) * scale
-                radius = check_offset(start, end, offset)
-                used = "IJK"
+            # R takes precedence; I J beside it stay unused words (error 36 after this)
+            return arc_from_words(np.array(self._target), np.array(target), values, scale,
+                                  clockwise, float(self.settings[12]))
         except ArcError as error:
-            raise _GrblError(error.code) from error  # 33 invalid target, 34 radius error
-        xy = arc_chords(start, end, offset, clockwise, float(self.settings[12]), radius)
-        # mc_arc adds linear_per_segment to the linear axis at each chord; the last chord
-        # goes to the target itself
-        z0, z1 = self._target[2], target[2]
-        z = z0 + (z1 - z0) * np.arange(1, len(xy) + 1) / len(xy)
-        z[-1] = z1
-        return np.column_stack([xy, z]), used
+            raise _GrblError(error.code) from error  # 33 target, 34 radius, 35 no offset
 
     def _check_soft_limits(self, ends: np.ndarray) -> None:
         """Raise :class:`_SoftLimit` when ``$20`` is on and an end point of ``ends`` (``(K,

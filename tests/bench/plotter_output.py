@@ -184,7 +184,8 @@ def measure_card(stem: str, spec, profile: MachineProfile, *, with_vpype: bool) 
     raw = layout.drawing
     optimised = optimize(raw)
     ours = gcode_stats(write_gcode(optimised, profile), profile)
-    bound = lower_bound_s(optimised.ink_length_mm(), ours.dwell_s, profile)
+    ink_mm = optimised.ink_length_mm()
+    bound = lower_bound_s(ink_mm, ours.dwell_s, profile)
     one_band = gcode_stats(write_gcode(optimize(raw, band_mm=math.inf), profile), profile)
     theirs = None
     if with_vpype:
@@ -195,7 +196,7 @@ def measure_card(stem: str, spec, profile: MachineProfile, *, with_vpype: bool) 
     rounded = gcode_stats(write_gcode(optimised, rounding), rounding)
     return PlotterRow(stem, layout.font, ours, bound, theirs, one_band.pen_up_travel_mm,
                       motion_bound_s(optimised, ours, profile),
-                      lower_bound_s(optimised.ink_length_mm(), full_dwells, profile),
+                      lower_bound_s(ink_mm, full_dwells, profile),
                       rounded)
 
 
